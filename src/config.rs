@@ -1,0 +1,331 @@
+//! The resolved settings the rest of the program reads: where the state dir
+//! is, which paths are candidates, and which holders count as dead.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{Args, Report};
+use crate::error::Error;
+
+/// What OpenClaw keeps its locks in: every kind of lock under `locks/`
+/// (`oauth-refresh/`, `provider-auth-persistence/`, ...), and the sidecar of
+/// each agent's profile store (`agents/<id>/agent/auth-profiles.json.lock`).
+pub const DEFAULT_PATTERNS: [&str; 2] = ["locks/**/*.lock", "agents/*/agent/*.lock"];
+
+#[derive(Debug)]
+pub struct Config {
+    pub state_dir: PathBuf,
+    /// Where the state dir came from, for the start-up log line.
+    pub state_dir_source: &'static str,
+    pub patterns: Vec<Pattern>,
+    pub holders: Holders,
+    pub min_age: Option<Duration>,
+    pub dry_run: bool,
+    pub best_effort: bool,
+    pub report: Report,
+}
+
+/// Which holder pids cannot be alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holders {
+    Pids(Vec<u32>),
+    Any,
+}
+
+impl Holders {
+    pub fn contains(&self, pid: u64) -> bool {
+        match self {
+            Holders::Any => true,
+            Holders::Pids(pids) => pids.iter().any(|&p| u64::from(p) == pid),
+        }
+    }
+}
+
+impl std::fmt::Display for Holders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holders::Any => f.write_str("any"),
+            Holders::Pids(pids) => {
+                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+                write!(f, "{{{}}}", list.join(","))
+            }
+        }
+    }
+}
+
+impl Config {
+    pub fn from_args(args: Args) -> Result<Config, Error> {
+        let env = |name: &str| std::env::var_os(name);
+        let (state_dir, state_dir_source) = resolve_state_dir(args.state_dir.as_deref(), env)?;
+        let patterns = DEFAULT_PATTERNS
+            .iter()
+            .map(|p| p.to_string())
+            .chain(args.include.iter().map(|p| p.trim().to_owned()))
+            .map(|p| Pattern::parse(&p))
+            .collect::<Result<_, _>>()?;
+        let holders = if args.any_holder {
+            Holders::Any
+        } else if args.holder_pid.is_empty() {
+            Holders::Pids(vec![1])
+        } else {
+            Holders::Pids(args.holder_pid)
+        };
+        Ok(Config {
+            state_dir,
+            state_dir_source,
+            patterns,
+            holders,
+            min_age: args.min_age,
+            dry_run: args.dry_run,
+            best_effort: args.best_effort,
+            report: args.report,
+        })
+    }
+}
+
+// === State dir ===
+
+/// Resolves the state dir the way OpenClaw does (`resolveStateDir`): an
+/// explicit dir (flag or `OPENCLAW_STATE_DIR`) with a leading `~` expanded,
+/// else `.openclaw` in the effective home (`OPENCLAW_HOME`, else `HOME`),
+/// falling back to the legacy `.clawdbot` when only that one exists.
+pub fn resolve_state_dir(
+    explicit: Option<&Path>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<(PathBuf, &'static str), Error> {
+    let non_empty = |v: Option<OsString>| v.map(trim).filter(|v| !v.is_empty());
+    let os_home = || non_empty(env("HOME"));
+    let home = || -> Option<OsString> {
+        match non_empty(env("OPENCLAW_HOME")) {
+            Some(h) => expand_tilde(&h, os_home),
+            None => os_home(),
+        }
+    };
+    if let Some(dir) = explicit
+        .map(|p| trim(p.as_os_str().to_owned()))
+        .filter(|dir| !dir.is_empty())
+    {
+        let expanded = expand_tilde(&dir, home).ok_or(Error::NoHome(
+            "the state dir starts with ~ but neither OPENCLAW_HOME nor HOME is set",
+        ))?;
+        return Ok((absolute(expanded)?, "--state-dir / OPENCLAW_STATE_DIR"));
+    }
+    let home = home().ok_or(Error::NoHome(
+        "set --state-dir, OPENCLAW_STATE_DIR, OPENCLAW_HOME or HOME",
+    ))?;
+    let home = absolute(home)?;
+    let current = home.join(".openclaw");
+    let legacy = home.join(".clawdbot");
+    // `exists` follows symlinks, as OpenClaw's `fs.existsSync` does.
+    if !current.exists() && legacy.exists() {
+        return Ok((legacy, "legacy $HOME/.clawdbot"));
+    }
+    Ok((current, "$OPENCLAW_HOME or $HOME"))
+}
+
+fn trim(s: OsString) -> OsString {
+    let bytes = s.as_bytes().trim_ascii();
+    OsStr::from_bytes(bytes).to_owned()
+}
+
+/// Expands `~` and `~/...` (not `~user`), as OpenClaw's `expandHomePrefix`.
+fn expand_tilde(path: &OsStr, home: impl FnOnce() -> Option<OsString>) -> Option<OsString> {
+    let bytes = path.as_bytes();
+    match bytes {
+        [b'~'] => home(),
+        [b'~', b'/', rest @ ..] => {
+            let mut expanded = PathBuf::from(home()?);
+            expanded.push(OsStr::from_bytes(rest));
+            Some(expanded.into_os_string())
+        }
+        _ => Some(path.to_owned()),
+    }
+}
+
+fn absolute(path: OsString) -> Result<PathBuf, Error> {
+    let path = PathBuf::from(path);
+    std::path::absolute(&path).map_err(|e| Error::StateDir {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+// === Candidate patterns ===
+
+/// A glob relative to the state dir, split into path segments so the walk
+/// only opens directories that can lead to a match (it never lists an
+/// agent's sessions or workspace).
+#[derive(Debug)]
+pub struct Pattern {
+    pub source: String,
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Debug)]
+pub enum Segment {
+    Literal(OsString),
+    Glob(glob::Pattern),
+    /// `**`: zero or more directories.
+    AnyDepth,
+}
+
+impl Pattern {
+    pub fn parse(source: &str) -> Result<Pattern, Error> {
+        let bad = |reason: &str| Error::Pattern {
+            pattern: source.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if source.is_empty() {
+            return Err(bad("empty"));
+        }
+        let mut segments = Vec::new();
+        for component in Path::new(source).components() {
+            let part = match component {
+                Component::Normal(part) => part,
+                Component::RootDir | Component::Prefix(_) => {
+                    return Err(bad("must be relative to the state dir"));
+                }
+                Component::ParentDir | Component::CurDir => {
+                    return Err(bad("must not contain '.' or '..'"));
+                }
+            };
+            let text = part.to_str().ok_or_else(|| bad("not UTF-8"))?;
+            segments.push(if text == "**" {
+                Segment::AnyDepth
+            } else if text.contains("**") {
+                return Err(bad("'**' must be a whole path segment"));
+            } else if text.contains(['*', '?', '[']) {
+                Segment::Glob(glob::Pattern::new(text).map_err(|e| bad(e.msg))?)
+            } else {
+                Segment::Literal(part.to_owned())
+            });
+        }
+        if matches!(segments.last(), Some(Segment::AnyDepth)) {
+            return Err(bad("must end in a file name pattern, not '**'"));
+        }
+        Ok(Pattern {
+            source: source.to_owned(),
+            segments,
+        })
+    }
+}
+
+impl Segment {
+    pub fn matches(&self, name: &OsStr) -> bool {
+        match self {
+            Segment::Literal(lit) => lit == name,
+            Segment::Glob(glob) => glob.matches_with(
+                &name.to_string_lossy(),
+                glob::MatchOptions {
+                    case_sensitive: true,
+                    require_literal_separator: true,
+                    require_literal_leading_dot: false,
+                },
+            ),
+            Segment::AnyDepth => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let map: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn patterns_reject_bad_input() {
+        for p in [
+            "",
+            "/etc/*.lock",
+            "../x.lock",
+            "locks/../x.lock",
+            "./locks/*.lock",
+            "locks/**",
+            "locks/a**/*.lock",
+            "locks/[.lock",
+        ] {
+            assert!(Pattern::parse(p).is_err(), "{p:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn patterns_split_into_segments() {
+        let p = Pattern::parse("agents/*/sessions/*.jsonl.lock").unwrap();
+        assert!(matches!(&p.segments[0], Segment::Literal(l) if l == "agents"));
+        assert!(matches!(p.segments[1], Segment::Glob(_)));
+        assert!(matches!(p.segments[3], Segment::Glob(_)));
+        let d = Pattern::parse("locks/**/*.lock").unwrap();
+        assert!(matches!(d.segments[1], Segment::AnyDepth));
+    }
+
+    #[test]
+    fn glob_segment_matches_names_including_non_utf8() {
+        let seg = Pattern::parse("*.lock").unwrap().segments.remove(0);
+        assert!(seg.matches(OsStr::new("sha256-ab.lock")));
+        assert!(seg.matches(OsStr::from_bytes(b"\xff\xfe.lock")));
+        assert!(!seg.matches(OsStr::new("x.lock.bak")));
+        assert!(!seg.matches(OsStr::new("auth-profiles.json")));
+    }
+
+    #[test]
+    fn state_dir_explicit_wins_and_expands_tilde() {
+        let env = env_of(&[("HOME", "/home/node"), ("OPENCLAW_HOME", "/srv/oc")]);
+        let (dir, _) = resolve_state_dir(Some(Path::new("~/state")), &env).unwrap();
+        assert_eq!(dir, Path::new("/srv/oc/state"));
+        let (dir, _) = resolve_state_dir(Some(Path::new(" /data/oc ")), &env).unwrap();
+        assert_eq!(dir, Path::new("/data/oc"));
+    }
+
+    #[test]
+    fn state_dir_from_openclaw_home_then_home() {
+        let env = env_of(&[("HOME", "/nonexistent-home"), ("OPENCLAW_HOME", "~/oc")]);
+        let (dir, _) = resolve_state_dir(None, &env).unwrap();
+        assert_eq!(dir, Path::new("/nonexistent-home/oc/.openclaw"));
+        let env = env_of(&[("HOME", "/nonexistent-home"), ("OPENCLAW_HOME", "  ")]);
+        let (dir, _) = resolve_state_dir(None, &env).unwrap();
+        assert_eq!(dir, Path::new("/nonexistent-home/.openclaw"));
+        let (dir, _) = resolve_state_dir(Some(Path::new("")), &env).unwrap();
+        assert_eq!(dir, Path::new("/nonexistent-home/.openclaw"));
+    }
+
+    #[test]
+    fn state_dir_needs_some_home() {
+        assert!(matches!(
+            resolve_state_dir(None, env_of(&[])),
+            Err(Error::NoHome(_))
+        ));
+        assert!(resolve_state_dir(Some(Path::new("~/x")), env_of(&[])).is_err());
+    }
+
+    #[test]
+    fn state_dir_falls_back_to_legacy_only_when_new_is_missing() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path().to_str().unwrap().to_owned();
+        let env = env_of(&[("HOME", &h)]);
+        std::fs::create_dir(home.path().join(".clawdbot")).unwrap();
+        let (dir, source) = resolve_state_dir(None, &env).unwrap();
+        assert_eq!(dir, home.path().join(".clawdbot"));
+        assert!(source.contains("legacy"));
+        std::fs::create_dir(home.path().join(".openclaw")).unwrap();
+        let (dir, _) = resolve_state_dir(None, &env).unwrap();
+        assert_eq!(dir, home.path().join(".openclaw"));
+    }
+
+    #[test]
+    fn holders_display_and_contain() {
+        let h = Holders::Pids(vec![1, 7]);
+        assert_eq!(h.to_string(), "{1,7}");
+        assert!(h.contains(7) && !h.contains(8) && !h.contains(u64::from(u32::MAX) + 2));
+        assert!(Holders::Any.contains(12345));
+    }
+}

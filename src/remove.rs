@@ -1,0 +1,151 @@
+//! Acting on a stale lock: remove exactly the file that was judged.
+//!
+//! A lock is judged from its bytes, read through a descriptor. Between that
+//! read and the removal another process may have removed the lock and taken
+//! a fresh one at the same path (OpenClaw reclaims some stale locks itself).
+//! Unlinking by name would then delete the live lock. So the removal:
+//!
+//! 1. renames the lock, atomically and without replacing anything
+//!    (`RENAME_NOREPLACE`), to a private name in the same directory: from
+//!    here on no OpenClaw process can open it by its lock path;
+//! 2. checks that the file now under the private name is the judged one:
+//!    the same device and inode, and the same bytes, re-read through the
+//!    descriptor the judgement was made from;
+//! 3. unlinks it if so, and otherwise renames it back (again without
+//!    replacing anything) and keeps it.
+//!
+//! The race that remains: while a file that turns out not to be the judged
+//! one is under the private name (microseconds), its lock path is free, and
+//! a third process could take the lock then; the file is then left under
+//! its private name, where it no longer locks anything, and the sweep logs
+//! an error naming it. Nothing is ever deleted that was not judged stale.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{AtFlags, RenameFlags, Stat};
+use rustix::io::Errno;
+
+use crate::lock::MAX_LOCK_BYTES;
+
+/// Private names start with this; the walk never takes them for locks, and
+/// reports any it finds as left over from an interrupted sweep. They do not
+/// end in `.lock`, so OpenClaw never takes them for locks either.
+pub const TEMP_PREFIX: &str = ".openclaw-lock-sweeper-";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Removed,
+    /// Someone else removed the lock first.
+    Vanished,
+    /// The file at the lock path is not the one judged; it was put back.
+    Changed,
+    /// Not the judged file, and its lock path was taken meanwhile: kept
+    /// under this private name.
+    ChangedKeptAside(CString),
+}
+
+/// Which step failed, for the error message.
+#[derive(Debug)]
+pub struct Failed {
+    pub op: &'static str,
+    pub errno: Errno,
+}
+
+pub fn remove_if_unchanged(
+    dir: BorrowedFd,
+    name: &CStr,
+    judged_fd: &OwnedFd,
+    judged: &Stat,
+    judged_bytes: &[u8],
+) -> Result<Outcome, Failed> {
+    let fail = |op| move |errno| Failed { op, errno };
+    let temp = match move_aside(dir, name).map_err(fail("move aside"))? {
+        Some(temp) => temp,
+        None => return Ok(Outcome::Vanished),
+    };
+    let same =
+        is_judged_file(dir, &temp, judged_fd, judged, judged_bytes).map_err(fail("verify"))?;
+    if same {
+        return match rustix::fs::unlinkat(dir, &temp, AtFlags::empty()) {
+            Ok(()) => Ok(Outcome::Removed),
+            Err(errno) => {
+                // Leave the lock where it was, as if nothing had happened.
+                let _ = rename_noreplace(dir, &temp, name);
+                Err(Failed {
+                    op: "unlink",
+                    errno,
+                })
+            }
+        };
+    }
+    match rename_noreplace(dir, &temp, name) {
+        Ok(()) => Ok(Outcome::Changed),
+        Err(Errno::EXIST) => Ok(Outcome::ChangedKeptAside(temp)),
+        Err(errno) => Err(Failed {
+            op: "put back",
+            errno,
+        }),
+    }
+}
+
+/// Renames `name` to a fresh private name; `None` if `name` is gone.
+fn move_aside(dir: BorrowedFd, name: &CStr) -> Result<Option<CString>, Errno> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let pid = rustix::process::getpid().as_raw_pid();
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp =
+            CString::new(format!("{TEMP_PREFIX}{pid}-{n}")).expect("no NUL in a formatted name");
+        match rename_noreplace(dir, name, &temp) {
+            Ok(()) => return Ok(Some(temp)),
+            Err(Errno::NOENT) => return Ok(None),
+            // A left-over of an earlier run with the same pid (pid 1 in every
+            // container): try the next name.
+            Err(Errno::EXIST) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)`. A file system without it (EINVAL: some
+/// network and FUSE file systems) gets an lstat of the target and a plain
+/// rename, which only a writer creating that exact name in between can beat.
+fn rename_noreplace(dir: BorrowedFd, from: &CStr, to: &CStr) -> Result<(), Errno> {
+    match rustix::fs::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+        Err(Errno::INVAL) => match rustix::fs::statat(dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Err(Errno::EXIST),
+            Err(Errno::NOENT) => rustix::fs::renameat(dir, from, dir, to),
+            Err(errno) => Err(errno),
+        },
+        other => other,
+    }
+}
+
+fn is_judged_file(
+    dir: BorrowedFd,
+    temp: &CStr,
+    judged_fd: &OwnedFd,
+    judged: &Stat,
+    judged_bytes: &[u8],
+) -> Result<bool, Errno> {
+    let now = rustix::fs::statat(dir, temp, AtFlags::SYMLINK_NOFOLLOW)?;
+    if (now.st_dev, now.st_ino) != (judged.st_dev, judged.st_ino) {
+        return Ok(false);
+    }
+    // The same inode: re-read it through the judged descriptor, one byte
+    // past the judged length so that growth shows.
+    let mut buf = [0u8; MAX_LOCK_BYTES + 1];
+    let want = (judged_bytes.len() + 1).min(buf.len());
+    let mut filled = 0;
+    while filled < want {
+        match rustix::io::pread(judged_fd, &mut buf[filled..want], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(Errno::INTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(&buf[..filled] == judged_bytes)
+}

@@ -1,0 +1,250 @@
+//! Finding candidates: a walk of the state dir guided by the patterns.
+//!
+//! Every directory is opened relative to its parent's descriptor with
+//! `O_NOFOLLOW | O_DIRECTORY`, starting from the state dir's own descriptor,
+//! so the walk can neither follow a symlink nor leave the state dir, even if
+//! a directory is swapped for a symlink while it runs. Only directories that
+//! can still lead to a match are opened, and a directory whose next segments
+//! are all literal names is not even listed: an agent's sessions and
+//! workspace are never read. Directories are processed from an explicit
+//! stack, and a parent's descriptor lives only while some child is still
+//! pending, so a 10,000-deep chain needs neither deep recursion nor 10,000
+//! open descriptors. Files are reported as they are listed: nothing is
+//! collected, so memory does not grow with the number of locks.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::config::{Pattern, Segment};
+use crate::error::Error;
+use crate::remove::TEMP_PREFIX;
+
+pub enum Event<'a> {
+    /// A path that matches the last segment of some pattern.
+    Candidate {
+        dir: BorrowedFd<'a>,
+        name: &'a CStr,
+        rel: &'a Path,
+        /// From the directory entry (or an lstat for a literal segment);
+        /// `Unknown` when the file system does not fill in entry types.
+        kind: FileType,
+    },
+    /// A symlink where a directory on the way to a match would be: not followed.
+    Symlink { rel: &'a Path },
+    /// A file an interrupted sweep moved aside and did not get to remove.
+    Leftover { rel: &'a Path },
+    /// A directory that could not be opened or read.
+    Error(Error),
+}
+
+/// (pattern index, segment index): how far a directory is into a pattern.
+type Position = (usize, usize);
+
+struct Pending {
+    parent: Rc<OwnedFd>,
+    name: CString,
+    rel: PathBuf,
+    positions: Vec<Position>,
+}
+
+pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>)) {
+    let start = closure(patterns, (0..patterns.len()).map(|p| (p, 0)).collect());
+    let mut stack = Vec::new();
+    list_dir(
+        Rc::new(root),
+        Path::new(""),
+        &start,
+        patterns,
+        &mut stack,
+        &mut visit,
+    );
+    while let Some(pending) = stack.pop() {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = match rustix::fs::openat(&*pending.parent, &pending.name, flags, Mode::empty()) {
+            Ok(fd) => Rc::new(fd),
+            // Removed since it was listed, or a literal segment that does not exist.
+            Err(Errno::NOENT) => continue,
+            Err(Errno::LOOP) => {
+                visit(Event::Symlink { rel: &pending.rel });
+                continue;
+            }
+            Err(Errno::NOTDIR) => {
+                let lstat =
+                    rustix::fs::statat(&*pending.parent, &pending.name, AtFlags::SYMLINK_NOFOLLOW);
+                if lstat.is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink) {
+                    visit(Event::Symlink { rel: &pending.rel });
+                }
+                continue;
+            }
+            Err(errno) => {
+                visit(Event::Error(io_error(
+                    "open directory",
+                    &pending.rel,
+                    errno,
+                )));
+                continue;
+            }
+        };
+        // The parent stays open only while siblings still need it.
+        drop(pending.parent);
+        list_dir(
+            dir,
+            &pending.rel,
+            &pending.positions,
+            patterns,
+            &mut stack,
+            &mut visit,
+        );
+    }
+}
+
+fn list_dir(
+    dir: Rc<OwnedFd>,
+    rel: &Path,
+    positions: &[Position],
+    patterns: &[Pattern],
+    stack: &mut Vec<Pending>,
+    visit: &mut impl FnMut(Event<'_>),
+) {
+    let literals: Option<Vec<&OsStr>> = positions
+        .iter()
+        .map(|&(p, i)| match &patterns[p].segments[i] {
+            Segment::Literal(name) => Some(name.as_os_str()),
+            _ => None,
+        })
+        .collect();
+    if let Some(mut names) = literals {
+        // Only literal names can match here: look them up, don't list.
+        names.sort();
+        names.dedup();
+        for name in names {
+            let Ok(name) = CString::new(name.as_bytes()) else {
+                continue;
+            };
+            let kind = match rustix::fs::statat(&*dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(Errno::NOENT | Errno::NOTDIR) => continue,
+                Err(errno) => {
+                    let rel = rel.join(OsStr::from_bytes(name.to_bytes()));
+                    visit(Event::Error(io_error("stat", &rel, errno)));
+                    continue;
+                }
+            };
+            consider(&dir, &name, kind, rel, positions, patterns, stack, visit);
+        }
+        return;
+    }
+    let mut entries = match Dir::read_from(&*dir) {
+        Ok(entries) => entries,
+        Err(errno) => return visit(Event::Error(io_error("read directory", rel, errno))),
+    };
+    while let Some(entry) = entries.read() {
+        match entry {
+            Ok(entry) => {
+                let name = entry.file_name();
+                if name == c"." || name == c".." {
+                    continue;
+                }
+                consider(
+                    &dir,
+                    name,
+                    entry.file_type(),
+                    rel,
+                    positions,
+                    patterns,
+                    stack,
+                    visit,
+                );
+            }
+            Err(errno) => return visit(Event::Error(io_error("read directory", rel, errno))),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn consider(
+    dir: &Rc<OwnedFd>,
+    name: &CStr,
+    kind: FileType,
+    rel: &Path,
+    positions: &[Position],
+    patterns: &[Pattern],
+    stack: &mut Vec<Pending>,
+    visit: &mut impl FnMut(Event<'_>),
+) {
+    let os_name = OsStr::from_bytes(name.to_bytes());
+    let mut is_candidate = false;
+    let mut next = Vec::new();
+    for &(p, i) in positions {
+        let segments = &patterns[p].segments;
+        match &segments[i] {
+            Segment::AnyDepth => next.push((p, i)),
+            segment if segment.matches(os_name) => {
+                if i + 1 == segments.len() {
+                    is_candidate = true;
+                } else {
+                    next.push((p, i + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    if is_candidate {
+        let rel = rel.join(os_name);
+        if name.to_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+            visit(Event::Leftover { rel: &rel });
+        } else {
+            visit(Event::Candidate {
+                dir: dir.as_fd(),
+                name,
+                rel: &rel,
+                kind,
+            });
+        }
+    }
+    if next.is_empty() {
+        return;
+    }
+    match kind {
+        FileType::Directory | FileType::Unknown => stack.push(Pending {
+            parent: Rc::clone(dir),
+            name: name.to_owned(),
+            rel: rel.join(os_name),
+            positions: closure(patterns, next),
+        }),
+        FileType::Symlink => visit(Event::Symlink {
+            rel: &rel.join(os_name),
+        }),
+        _ => {}
+    }
+}
+
+/// Adds, for every position at a `**`, the position just past it (`**`
+/// also matches zero directories).
+fn closure(patterns: &[Pattern], mut positions: Vec<Position>) -> Vec<Position> {
+    let mut i = 0;
+    while i < positions.len() {
+        let (p, s) = positions[i];
+        if matches!(patterns[p].segments[s], Segment::AnyDepth) {
+            positions.push((p, s + 1));
+        }
+        i += 1;
+    }
+    positions.sort_unstable();
+    positions.dedup();
+    positions
+}
+
+pub fn io_error(op: &'static str, rel: &Path, errno: Errno) -> Error {
+    Error::Io {
+        op,
+        path: crate::report::shown(rel),
+        errno,
+    }
+}
