@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
 
 use crate::error::Error;
@@ -53,7 +54,7 @@ pub struct Args {
 
     /// Any holder pid counts as dead: right for an init container, where
     /// nothing that uses the volume can be running yet
-    #[arg(long, env = "LOCK_SWEEPER_ANY_HOLDER", conflicts_with = "holder_pid")]
+    #[arg(long, env = "LOCK_SWEEPER_ANY_HOLDER", conflicts_with = "holder_pid", value_parser = BoolishValueParser::new())]
     pub any_holder: bool,
 
     /// Only sweep locks older than this, by their createdAt (else their
@@ -62,12 +63,12 @@ pub struct Args {
     pub min_age: Option<Duration>,
 
     /// Decide and report, remove nothing
-    #[arg(long, env = "LOCK_SWEEPER_DRY_RUN")]
+    #[arg(long, env = "LOCK_SWEEPER_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
 
     /// Exit 0 even when some lock could not be removed or some directory
     /// could not be read (the errors are still logged)
-    #[arg(long, env = "LOCK_SWEEPER_BEST_EFFORT")]
+    #[arg(long, env = "LOCK_SWEEPER_BEST_EFFORT", value_parser = BoolishValueParser::new())]
     pub best_effort: bool,
 
     /// Print a machine-readable summary to stdout when done

@@ -87,13 +87,13 @@ impl Sweeper<'_> {
                 self.candidate(dir, name, &shown(rel), kind);
             }
             Event::Symlink { rel } => {
-                info!(path = %shown(rel), "not following symlink");
+                info!(path = &*shown(rel), "not following symlink");
             }
             Event::Leftover { rel } => {
                 self.summary.scanned += 1;
                 self.summary.keep(Kept::Leftover);
                 warn!(
-                    path = %shown(rel),
+                    path = &*shown(rel),
                     "kept: a lock an interrupted sweep moved aside; it locks nothing, remove it by hand"
                 );
             }

@@ -218,7 +218,8 @@ fn consider(
             rel: rel.join(os_name),
             positions: closure(patterns, next),
         }),
-        FileType::Symlink => visit(Event::Symlink {
+        // A symlink that is also a candidate has been reported as one.
+        FileType::Symlink if !is_candidate => visit(Event::Symlink {
             rel: &rel.join(os_name),
         }),
         _ => {}

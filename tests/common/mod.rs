@@ -1,0 +1,106 @@
+//! Helpers for the tests that run the built binary on real trees.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw-lock-sweeper");
+
+/// A lock in the exact format OpenClaw writes (`serializeSidecarLockPayload`
+/// in `@openclaw/fs-safe`): pretty JSON, newline, ownership token, newline.
+pub fn lock_bytes(pid: u64, created_at: &str) -> Vec<u8> {
+    let token = "\t".repeat(8) + &" \t".repeat(64);
+    format!(
+        "{{\n  \"pid\": {pid},\n  \"createdAt\": \"{created_at}\",\n  \"starttime\": 123456\n}}\n{token}\n"
+    )
+    .into_bytes()
+}
+
+pub const OLD: &str = "2026-01-01T00:00:00.000Z";
+
+pub fn write(path: impl AsRef<Path>, bytes: &[u8]) {
+    let path = path.as_ref();
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+}
+
+pub fn stale(path: impl AsRef<Path>) {
+    write(path, &lock_bytes(1, OLD));
+}
+
+pub fn now_iso(offset_secs: i64) -> String {
+    // RFC 3339 via `date`, which every test machine has.
+    let out = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("{offset_secs} seconds"),
+            "+%Y-%m-%dT%H:%M:%S.000Z",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run_cmd(mut cmd: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    Run {
+        code: status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// The binary with a clean environment: only what the test passes counts.
+pub fn sweeper() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    cmd
+}
+
+pub fn sweep(state: &Path, args: &[&str]) -> Run {
+    let mut cmd = sweeper();
+    cmd.arg("--state-dir").arg(state).args(args);
+    run_cmd(cmd)
+}
+
+/// Every regular file and symlink under `root`, relative, sorted.
+pub fn files(root: &Path) -> Vec<PathBuf> {
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                visit(root, &e.path(), out);
+            } else {
+                out.push(e.path().strip_prefix(root).unwrap().to_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(root, root, &mut out);
+    out.sort();
+    out
+}
+
+pub fn exists(path: impl AsRef<Path>) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
