@@ -1,5 +1,17 @@
 #!/usr/bin/env bash
 # The project's one test command: everything the README promises is checked.
+#   1. cargo test: unit, property and integration tests, and the captured
+#      real lock files under tests/fixtures/openclaw;
+#   2. the real-OpenClaw wedge test: OpenClaw's own lock code from npm
+#      (pinned releases, installed into target/openclaw-real) wedges on a
+#      pid-1 lock, and the sweeper cures it. Needs node, npm and unshare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for tool in node npm unshare; do
+    command -v "$tool" >/dev/null || { echo "tests/run.sh: '$tool' is required (the real-OpenClaw tests)" >&2; exit 1; }
+done
 cargo test --locked
+cargo build --locked --quiet
+cache=$(bash tests/openclaw/install.sh)
+SWEEPER_BIN="$PWD/target/debug/openclaw-lock-sweeper" OPENCLAW_REAL_CACHE="$cache" \
+    node --test tests/openclaw/

@@ -1,0 +1,195 @@
+// The wedge from the field, reproduced with OpenClaw's own lock code from
+// npm, and cured by the sweeper binary.
+//
+// For each pinned release: a real acquire inside a new PID namespace (pid 1,
+// as in a container) is SIGKILLed mid-hold; a second real acquire from the
+// normal namespace, where pid 1 is alive, is tried with OpenClaw's own stale
+// rules; the sweeper (dry run, then for real) must name and remove exactly
+// the locks OpenClaw wrote; after it, the acquire succeeds at once.
+//
+// Env: SWEEPER_BIN (the built binary), OPENCLAW_REAL_CACHE (from install.sh),
+// UPDATE_FIXTURES=1 to rewrite tests/fixtures/openclaw from this run.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixtures = path.join(here, "..", "fixtures", "openclaw");
+const bin = process.env.SWEEPER_BIN;
+const cache = process.env.OPENCLAW_REAL_CACHE;
+assert.ok(bin && existsSync(bin), "SWEEPER_BIN must name the built sweeper binary");
+assert.ok(cache && existsSync(cache), "OPENCLAW_REAL_CACHE must name install.sh's cache dir");
+
+const pins = readFileSync(path.join(here, "versions.sh"), "utf8");
+const listed = (name) => pins.match(new RegExp(`^${name}="([^"]*)"`, "m"))[1].split(/\s+/);
+const VERSIONS = listed("OPENCLAW_VERSIONS");
+const WEDGING = listed("OPENCLAW_WEDGING_VERSIONS");
+const LATEST = VERSIONS.at(-1);
+
+// The two lock kinds of the field reports: the global OAuth refresh lock
+// (a sha256 of provider and profile, as OpenClaw names it) and the sidecar
+// of an agent's profile store.
+function targets(state) {
+  const hash = createHash("sha256").update("openai-codex\0openai-codex:default").digest("hex");
+  return {
+    "oauth-refresh": path.join(state, "locks", "oauth-refresh", `sha256-${hash}`),
+    "auth-profiles": path.join(state, "agents", "main", "agent", "auth-profiles.json"),
+  };
+}
+
+function newState() {
+  const state = mkdtempSync(path.join(tmpdir(), "openclaw-real-"));
+  mkdirSync(path.join(state, "locks", "oauth-refresh"), { recursive: true });
+  mkdirSync(path.join(state, "agents", "main", "agent"), { recursive: true });
+  return state;
+}
+
+/** Holds the locks as pid 1 of a new PID namespace, then SIGKILLs the holder. */
+async function holdAndKill(version, paths) {
+  const child = spawn(
+    "unshare",
+    ["--pid", "--fork", "--mount-proc", process.execPath, path.join(here, "holder.mjs"), path.join(cache, version), ...paths],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const line = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("holder did not report its locks in 30 s")), 30_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("\n")) {
+        clearTimeout(timer);
+        resolve(out.split("\n")[0]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`holder exited early (${code})`)));
+  });
+  // unshare --fork's child is the namespace's pid 1: kill it, not unshare.
+  const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/);
+  assert.equal(children.length, 1);
+  process.kill(Number(children[0]), "SIGKILL");
+  await exited;
+  return JSON.parse(line);
+}
+
+function acquire(version, target) {
+  const r = spawnSync(process.execPath, [path.join(here, "acquire.mjs"), path.join(cache, version), target], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+function sweep(state, args = []) {
+  const r = spawnSync(bin, ["--state-dir", state, "--log-format", "json", "--report", "json", ...args], {
+    encoding: "utf8",
+    env: { PATH: process.env.PATH },
+  });
+  const events = r.stderr.trim().split("\n").map((l) => JSON.parse(l));
+  return { code: r.status, events, report: JSON.parse(r.stdout) };
+}
+
+const pathsOf = (events, message) => events.filter((e) => e.message === message).map((e) => e.path).sort();
+const rel = (state, p) => path.relative(state, p);
+
+/** Compares the shape of OpenClaw's bytes with the committed fixture. */
+function checkFixture(t, version, kind, bytes) {
+  const file = path.join(fixtures, version, `${kind}.lock`);
+  if (process.env.UPDATE_FIXTURES === "1") {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, bytes);
+  }
+  assert.ok(existsSync(file), `no fixture ${file}: run with UPDATE_FIXTURES=1`);
+  const fixture = readFileSync(file);
+  const shape = (b) => {
+    const text = b.toString("utf8");
+    const payload = JSON.parse(text);
+    return {
+      keys: Object.keys(payload).sort(),
+      pid: payload.pid,
+      pretty: text.startsWith("{\n  \""),
+      tail: text.slice(text.lastIndexOf("}") + 1).replace(/[ \t]/g, "·").replace(/·+/g, "<ws>"),
+    };
+  };
+  assert.deepEqual(shape(bytes), shape(fixture), `${version} ${kind}: OpenClaw's lock format changed`);
+  t.diagnostic(`${version} ${kind} bytes: ${JSON.stringify(bytes.toString("utf8"))}`);
+}
+
+for (const version of VERSIONS) {
+  test(`openclaw@${version}: a pid-1 lock left by a killed refresh, then the sweep`, async (t) => {
+    const state = newState();
+    t.after(() => rmSync(state, { recursive: true, force: true }));
+    const target = targets(state);
+
+    const holder = await holdAndKill(version, Object.values(target));
+    assert.equal(holder.pid, 1, "the holder must be pid 1, as the gateway in a container");
+    const locks = holder.held.map((p) => rel(state, p)).sort();
+    assert.deepEqual(locks, Object.values(target).map((p) => `${rel(state, p)}.lock`).sort());
+    for (const [kind, p] of Object.entries(target)) {
+      checkFixture(t, version, kind, readFileSync(`${p}.lock`));
+    }
+
+    // The dry run names exactly the locks OpenClaw wrote, and keeps them.
+    const dry = sweep(state, ["--dry-run"]);
+    assert.equal(dry.code, 0);
+    assert.deepEqual(pathsOf(dry.events, "would remove stale lock (dry run)"), locks);
+    for (const e of dry.events.filter((e) => e.message.startsWith("would remove"))) {
+      assert.equal(e.pid, 1);
+      assert.match(e.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+    assert.ok(locks.every((l) => existsSync(path.join(state, l))));
+
+    // OpenClaw's own second acquire, from where pid 1 is alive.
+    const before = acquire(version, target["oauth-refresh"]);
+    t.diagnostic(`${version} acquire before the sweep: ${JSON.stringify(before)}`);
+    const starttime = "starttime" in JSON.parse(readFileSync(path.join(fixtures, version, "oauth-refresh.lock"), "utf8"));
+    if (WEDGING.includes(version)) {
+      assert.equal(starttime, false);
+      assert.equal(before.ok, false, "the wedge: OpenClaw honours the dead pid-1 lock");
+      assert.equal(before.code, "file_lock_timeout");
+    } else {
+      // Newer releases record the holder's starttime and reclaim a lock
+      // whose pid 1 is a different process than the one that wrote it.
+      assert.equal(starttime, true);
+      assert.equal(before.ok, true, "this release reclaims a pid-1 lock with a changed starttime");
+    }
+
+    const run = sweep(state);
+    assert.equal(run.code, 0);
+    const stillThere = WEDGING.includes(version) ? locks : locks.filter((l) => !l.startsWith("locks/oauth-refresh/"));
+    assert.deepEqual(pathsOf(run.events, "removed stale lock"), stillThere);
+    assert.equal(run.report.swept, stillThere.length);
+    assert.deepEqual(readdirSync(path.join(state, "locks", "oauth-refresh")), []);
+
+    for (const p of Object.values(target)) {
+      const after = acquire(version, p);
+      t.diagnostic(`${version} acquire after the sweep (${rel(state, p)}): ${JSON.stringify(after)}`);
+      assert.equal(after.ok, true);
+      assert.ok(after.elapsedMs < 1000, `acquire took ${after.elapsedMs} ms`);
+    }
+  });
+}
+
+test(`a lock written by openclaw@${WEDGING[0]} still wedges openclaw@${LATEST}, until swept`, async (t) => {
+  // An upgrade does not clear the volume: the old lock has no starttime, so
+  // the new release can only ask whether pid 1 is alive, and it is.
+  const state = newState();
+  t.after(() => rmSync(state, { recursive: true, force: true }));
+  const target = targets(state)["oauth-refresh"];
+  await holdAndKill(WEDGING[0], [target]);
+  const before = acquire(LATEST, target);
+  t.diagnostic(`${LATEST} acquire of a ${WEDGING[0]} lock before the sweep: ${JSON.stringify(before)}`);
+  assert.equal(before.ok, false);
+  assert.equal(before.code, "file_lock_timeout");
+  const run = sweep(state);
+  assert.deepEqual(pathsOf(run.events, "removed stale lock"), [`${rel(state, target)}.lock`]);
+  const after = acquire(LATEST, target);
+  t.diagnostic(`${LATEST} acquire after the sweep: ${JSON.stringify(after)}`);
+  assert.equal(after.ok, true);
+});
