@@ -77,8 +77,9 @@ async function holdAndKill(version, paths) {
   return JSON.parse(line);
 }
 
-function acquire(version, target) {
-  const r = spawnSync(process.execPath, [path.join(here, "acquire.mjs"), path.join(cache, version), target], {
+function acquire(version, target, staleRecovery) {
+  const args = [path.join(here, "acquire.mjs"), path.join(cache, version), target];
+  const r = spawnSync(process.execPath, staleRecovery ? [...args, staleRecovery] : args, {
     encoding: "utf8",
     timeout: 60_000,
   });
@@ -191,5 +192,26 @@ test(`a lock written by openclaw@${WEDGING[0]} still wedges openclaw@${LATEST}, 
   assert.deepEqual(pathsOf(run.events, "removed stale lock"), [`${rel(state, target)}.lock`]);
   const after = acquire(LATEST, target);
   t.diagnostic(`${LATEST} acquire after the sweep: ${JSON.stringify(after)}`);
+  assert.equal(after.ok, true);
+});
+
+test(`openclaw@${LATEST}: a fail-closed lock (provider-auth-persistence) is never reclaimed by OpenClaw itself`, async (t) => {
+  // Since 2026.9 the provider-auth-persistence locks use staleRecovery
+  // "fail-closed": even a holder that is provably gone (changed starttime)
+  // makes the acquire fail instead of reclaiming, so the sweep still matters.
+  const state = newState();
+  t.after(() => rmSync(state, { recursive: true, force: true }));
+  const digest = createHash("sha256").update("openai-codex").update("\0").update("openai-codex:default").digest("hex");
+  const target = path.join(state, "locks", "provider-auth-persistence", `lock-${digest}`);
+  mkdirSync(path.dirname(target), { recursive: true });
+  await holdAndKill(LATEST, [target]);
+  const before = acquire(LATEST, target, "fail-closed");
+  t.diagnostic(`${LATEST} fail-closed acquire before the sweep: ${JSON.stringify(before)}`);
+  assert.equal(before.ok, false);
+  assert.equal(before.code, "file_lock_stale");
+  const run = sweep(state);
+  assert.deepEqual(pathsOf(run.events, "removed stale lock"), [`${rel(state, target)}.lock`]);
+  const after = acquire(LATEST, target, "fail-closed");
+  t.diagnostic(`${LATEST} fail-closed acquire after the sweep: ${JSON.stringify(after)}`);
   assert.equal(after.ok, true);
 });
