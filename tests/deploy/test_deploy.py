@@ -1,0 +1,355 @@
+"""The image and deploy/ run for real: podman builds and runs the image,
+`podman kube play` runs the rendered Kubernetes example and Helm chart (toggle
+on and off), docker-compose runs deploy/compose against podman's socket. The
+OpenClaw gateway is replaced by a stand-in (tests/deploy/standin) that records
+whether the lock dir is clean. The README's deployment snippets are the ones
+run here.
+
+Env: SWEEPER_STATIC_BIN, the static release binary to put in the image.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+from helm_python import Chart, HelmValuesError, lint
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = ROOT / "tests" / "deploy"
+CHART = ROOT / "deploy" / "helm" / "openclaw-lock-sweeper"
+SWEEPER_IMAGE = "localhost/openclaw-lock-sweeper:test"
+STANDIN_IMAGE = "localhost/openclaw-standin:test"
+ENV = dict(os.environ, CONTAINERS_CONF=str(HERE / "containers.conf"))
+OLD = "2026-01-01T00:00:00.000Z"
+TOKEN = "\t" * 8 + " \t" * 64
+
+
+def run(*args, check=True, **kw):
+    r = subprocess.run([str(a) for a in args], env=kw.pop("env", ENV), capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def figure(name, value):
+    """Figures the README quotes, printed into the test log."""
+    print(f"\nFIGURE {name}: {value}")
+
+
+def readme_snippet(name):
+    text = (ROOT / "README.md").read_text()
+    m = re.search(rf"<!-- snippet:{name} -->\n```[a-z]*\n(.*?)```", text, re.S)
+    assert m, f"README.md has no snippet:{name}"
+    return m.group(1)
+
+
+def seed(state, pid=1):
+    """Stale locks as OpenClaw writes them, plus user files that must stay."""
+    def lock(rel):
+        p = state / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f'{{\n  "pid": {pid},\n  "createdAt": "{OLD}",\n  "starttime": 4242\n}}\n{TOKEN}\n')
+
+    lock("locks/oauth-refresh/sha256-" + "a" * 64 + ".lock")
+    lock("locks/provider-auth-persistence/lock-" + "b" * 64 + ".lock")
+    lock("agents/main/agent/auth-profiles.json.lock")
+    (state / "agents/main/agent/auth-profiles.json").write_text('{"profiles": {}}\n')
+    (state / "agents/main/sessions").mkdir(parents=True)
+    (state / "agents/main/sessions/s1.jsonl").write_text("{}\n")
+    for p in [state, *state.rglob("*")]:
+        os.chown(p, 1000, 1000)
+
+
+def remaining_locks(state):
+    return sorted(str(p.relative_to(state)) for p in state.rglob("*.lock"))
+
+
+def user_files_intact(state):
+    return (state / "agents/main/agent/auth-profiles.json").exists() and (state / "agents/main/sessions/s1.jsonl").exists()
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    ctx = tmp_path_factory.mktemp("sweeper-build")
+    shutil.copy(os.environ["SWEEPER_STATIC_BIN"], ctx / "openclaw-lock-sweeper")
+    # The Dockerfile as shipped; its build stage replaced by the built binary.
+    run("podman", "build", "--build-context", f"build={ctx}", "-t", SWEEPER_IMAGE, ROOT)
+    standin = tmp_path_factory.mktemp("standin-build")
+    for f in ["Containerfile", "node"]:
+        shutil.copy(HERE / "standin" / f, standin / f)
+    shutil.copy("/bin/busybox", standin / "busybox")
+    run("podman", "build", "-t", STANDIN_IMAGE, "-f", standin / "Containerfile", standin)
+    yield
+    run("podman", "rmi", "-f", SWEEPER_IMAGE, STANDIN_IMAGE, check=False)
+
+
+# === The image ===
+
+
+def test_image_is_small_static_and_runs_on_a_bind_mounted_state_dir(images, tmp_path):
+    info = json.loads(run("podman", "image", "inspect", SWEEPER_IMAGE).stdout)[0]
+    figure("image size (bytes)", info["Size"])
+    assert info["Size"] < 3_000_000
+    cfg = info["Config"]
+    assert cfg["User"] == "1000:1000"
+    assert cfg["Entrypoint"] == ["/openclaw-lock-sweeper"]
+    assert "OPENCLAW_STATE_DIR=/home/node/.openclaw" in cfg["Env"]
+    assert cfg["Labels"]["org.opencontainers.image.title"] == "openclaw-lock-sweeper"
+    layers = run("podman", "image", "tree", SWEEPER_IMAGE).stdout
+    assert layers.count("ID:") <= 2, "FROM scratch plus the binary:\n" + layers
+
+    state = tmp_path / "state"
+    state.mkdir()
+    seed(state)
+    r = run("podman", "run", "--rm", "--network", "none", "-v", f"{state}:/home/node/.openclaw", SWEEPER_IMAGE, "--report", "json")
+    assert remaining_locks(state) == []
+    assert user_files_intact(state)
+    assert json.loads(r.stdout)["swept"] == 3
+    assert r.stderr.count("removed stale lock") == 3
+
+
+# === podman kube play ===
+
+
+def play(manifests, state_dir_seed, tmp_path):
+    """Plays rendered manifests with podman and returns what the stand-in
+    gateway saw ("clean", or the lock paths it found).
+
+    Adapted for podman on a machine with no cluster: the claim becomes a
+    pre-seeded podman volume of the same name, Services and container ports
+    go (no network), secret-backed env becomes literal, and the pod runs with
+    restartPolicy Never, since podman 4.3 applies a Deployment's Always to
+    init containers too and restarts them in a loop."""
+    docs = [d for d in yaml.safe_load_all(manifests) if d and d["kind"] not in ("PersistentVolumeClaim", "Service")]
+    claim = None
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        spec = d["spec"]["template"]["spec"]
+        spec["restartPolicy"] = "Never"
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            c["image"] = SWEEPER_IMAGE if "openclaw-lock-sweeper" in c["image"] else STANDIN_IMAGE
+            c.pop("ports", None)
+            for e in c.get("env", []):
+                if "valueFrom" in e:
+                    del e["valueFrom"]
+                    e["value"] = "test"
+        claim = next(v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v)
+    assert claim
+    path = tmp_path / "play.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    # Whatever an interrupted earlier run left behind goes first.
+    run("podman", "kube", "play", "--down", path, check=False)
+    run("podman", "volume", "rm", "-f", claim, check=False)
+    run("podman", "volume", "create", claim)
+    state = pathlib.Path(run("podman", "volume", "inspect", "--format", "{{.Mountpoint}}", claim).stdout.strip())
+    try:
+        state_dir_seed(state)
+        started = time.monotonic()
+        run("podman", "kube", "play", "--network", "none", path)
+        result = state / "standin-result"
+        while not result.exists() and time.monotonic() - started < 60:
+            time.sleep(0.2)
+        figure("kube play to gateway start (s)", round(time.monotonic() - started, 2))
+        assert result.exists(), "the stand-in gateway never ran"
+        return result.read_text().strip(), remaining_locks(state), user_files_intact(state)
+    finally:
+        run("podman", "kube", "play", "--down", path, check=False)
+        run("podman", "volume", "rm", "-f", claim, check=False)
+
+
+def validate(manifests, tmp_path):
+    f = tmp_path / "validate.yaml"
+    f.write_text(manifests)
+    r = run("kubernetes-validate", "--strict", "-k", "1.30.0", f)
+    assert "ERROR" not in r.stdout + r.stderr
+
+
+def kustomize(path):
+    return run("kubectl", "kustomize", path).stdout
+
+
+def sweeper_container(manifests):
+    dep = next(d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Deployment")
+    inits = dep["spec"]["template"]["spec"].get("initContainers", [])
+    return [c for c in inits if c["name"] == "lock-sweeper"], inits
+
+
+def assert_hardened(c):
+    sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 1000 and sc["runAsGroup"] == 1000
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert c["resources"]["limits"]["memory"] and c["resources"]["requests"]["cpu"]
+    assert {"name": "openclaw-home", "mountPath": "/home/node/.openclaw"} in c["volumeMounts"]
+
+
+def readme_kustomize_overlay(tmp_path):
+    """The README's overlay, with OpenClaw's manifests as `openclaw/` and this
+    repo's component as `lock-sweeper/`, exactly as it tells readers."""
+    overlay = tmp_path / "overlay"
+    shutil.copytree(ROOT / "deploy/kubernetes/lock-sweeper", overlay / "lock-sweeper")
+    (overlay / "openclaw").mkdir()
+    # OpenClaw's scripts/k8s/manifests keeps one file per object.
+    files = {"PersistentVolumeClaim": "pvc", "ConfigMap": "configmap", "Deployment": "deployment", "Service": "service"}
+    for doc in yaml.safe_load_all((ROOT / "deploy/kubernetes/example/openclaw.yaml").read_text()):
+        (overlay / "openclaw" / f"{files[doc['kind']]}.yaml").write_text(yaml.safe_dump(doc))
+    (overlay / "kustomization.yaml").write_text(readme_snippet("kustomization"))
+    return overlay
+
+
+def test_kustomize_example_and_readme_overlay_render_validate_and_are_hardened(tmp_path):
+    for manifests in [kustomize(ROOT / "deploy/kubernetes/example"), kustomize(readme_kustomize_overlay(tmp_path))]:
+        validate(manifests, tmp_path)
+        sweepers, inits = sweeper_container(manifests)
+        assert len(sweepers) == 1 and inits[0]["name"] == "lock-sweeper", "runs first, before init-config"
+        assert_hardened(sweepers[0])
+
+
+@pytest.mark.parametrize("toggle", ["on", "off"])
+def test_kube_play_kubernetes(images, tmp_path, toggle):
+    if toggle == "on":
+        manifests = kustomize(readme_kustomize_overlay(tmp_path))
+    else:
+        manifests = (ROOT / "deploy/kubernetes/example/openclaw.yaml").read_text()
+    seen, left, intact = play(manifests, seed, tmp_path)
+    if toggle == "on":
+        assert seen == "clean" and left == [] and intact
+    else:
+        assert "locks/oauth-refresh/sha256-" in seen, "without the sweeper the gateway meets the stale lock"
+        assert len(left) == 3
+
+
+# === Helm ===
+
+
+def helm_values(toggle):
+    values = yaml.safe_load(readme_snippet("helm-values"))
+    values["lockSweeper"]["enabled"] = toggle == "on"
+    return values
+
+
+def render(values, chart=CHART):
+    with Chart.load(chart) as c:
+        return "\n---\n".join(c.render(values, name="openclaw", namespace="default").values())
+
+
+def test_helm_lint_and_schema():
+    report = lint(str(CHART), strict=True)
+    assert report["errors"] == [] and all(m["severity"] < 2 for m in report["messages"]), report
+    for bad, needle in [
+        ({"lockSweeper": {"enabled": "yes"}}, "/lockSweeper/enabled"),
+        ({"lockSweeper": {"image": {"repository": "x", "pullPolicy": "Sometimes"}}}, "pullPolicy"),
+        ({"lockSweeper": {"extraArg": ["--any-holder"]}}, "extraArg"),
+        ({"lockSweeper": {"image": {"repository": "x", "digest": "latest"}}}, "digest"),
+    ]:
+        with pytest.raises(HelmValuesError, match=needle):
+            render(bad)
+
+
+@pytest.mark.parametrize("toggle", ["on", "off"])
+def test_helm_renders_validates_and_plays(images, tmp_path, toggle):
+    manifests = render(helm_values(toggle))
+    validate(manifests, tmp_path)
+    sweepers, _ = sweeper_container(manifests)
+    assert len(sweepers) == (1 if toggle == "on" else 0)
+    if sweepers:
+        assert_hardened(sweepers[0])
+        assert sweepers[0]["image"] == "registry.example.com/openclaw-lock-sweeper:0.1.0"
+    seen, left, intact = play(manifests, seed, tmp_path)
+    if toggle == "on":
+        assert seen == "clean" and left == [] and intact
+    else:
+        assert "locks/oauth-refresh/sha256-" in seen and len(left) == 3
+
+
+def test_helm_values_reach_the_container():
+    c, _ = sweeper_container(render({"lockSweeper": {
+        "enabled": True,
+        "image": {"repository": "r/s", "digest": "sha256:" + "0" * 64},
+        "args": ["--holder-pid", "7"],
+        "extraArgs": ["--min-age", "90s"],
+        "env": [{"name": "RUST_LOG", "value": "debug"}],
+        "logFormat": "json",
+    }}))
+    (c,) = c
+    assert c["image"] == "r/s@sha256:" + "0" * 64
+    assert c["args"] == ["--holder-pid", "7", "--min-age", "90s"]
+    assert {"name": "RUST_LOG", "value": "debug"} in c["env"]
+    assert {"name": "LOG_FORMAT", "value": "json"} in c["env"]
+
+
+def test_helm_template_included_by_another_chart(tmp_path):
+    """The README's recipe for a chart that deploys OpenClaw itself."""
+    parent = tmp_path / "my-openclaw"
+    (parent / "templates").mkdir(parents=True)
+    (parent / "Chart.yaml").write_text("apiVersion: v2\nname: my-openclaw\nversion: 1.0.0\n")
+    shutil.copytree(CHART, parent / "charts" / "openclaw-lock-sweeper")
+    (parent / "values.yaml").write_text(readme_snippet("helm-subchart-values"))
+    (parent / "templates" / "deployment.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: mine\nspec:\n"
+        "  selector:\n    matchLabels:\n      app: mine\n  template:\n    metadata:\n      labels:\n        app: mine\n"
+        "    spec:\n      initContainers:\n" + readme_snippet("helm-include")
+        + "      containers:\n        - name: gateway\n          image: ghcr.io/openclaw/openclaw:slim\n"
+        "      volumes:\n        - name: openclaw-home\n          emptyDir: {}\n"
+    )
+    manifests = render({}, chart=parent)
+    kinds = [d["kind"] for d in yaml.safe_load_all(manifests) if d]
+    assert kinds == ["Deployment"], "openclaw.enabled=false: only the parent's own objects"
+    (c,), _ = sweeper_container(manifests)
+    assert_hardened(c)
+    validate(manifests, tmp_path)
+
+
+# === docker-compose against podman's socket ===
+
+
+@pytest.fixture
+def podman_socket(tmp_path):
+    sock = tmp_path / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"], env=ENV)
+    deadline = time.monotonic() + 30
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sock.exists(), "podman system service did not start"
+    yield f"unix://{sock}"
+    service.send_signal(signal.SIGTERM)
+    service.wait(timeout=30)
+
+
+def test_compose(images, tmp_path, podman_socket):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "workspace").mkdir()
+    # Under `init: true` the gateway is not pid 1: its locks name another pid.
+    seed(state, pid=7)
+    env = dict(ENV, DOCKER_HOST=podman_socket, OPENCLAW_CONFIG_DIR=str(state),
+               OPENCLAW_WORKSPACE_DIR=str(state / "workspace"), OPENCLAW_GATEWAY_TOKEN="test")
+    files = ["-p", "octest", "-f", ROOT / "deploy/compose/docker-compose.yml", "-f", HERE / "compose.override.yml"]
+    try:
+        started = time.monotonic()
+        run("docker-compose", *files, "up", "-d", env=env, timeout=300)
+        result = state / "standin-result"
+        while not result.exists() and time.monotonic() - started < 60:
+            time.sleep(0.2)
+        figure("compose up to gateway start (s)", round(time.monotonic() - started, 2))
+        assert result.read_text().strip() == "clean"
+        assert remaining_locks(state) == [] and user_files_intact(state)
+        logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-lock-sweeper", env=env).stdout
+        assert logs.count("removed stale lock") == 3, logs
+    finally:
+        run("docker-compose", *files, "down", env=env, check=False, timeout=300)
+
+
+def test_readme_compose_snippet_is_the_shipped_service():
+    snippet = yaml.safe_load(readme_snippet("compose"))
+    shipped = yaml.safe_load((ROOT / "deploy/compose/docker-compose.yml").read_text())["services"]
+    assert snippet["services"]["openclaw-lock-sweeper"] == shipped["openclaw-lock-sweeper"]
+    assert snippet["services"]["openclaw-gateway"]["depends_on"] == shipped["openclaw-gateway"]["depends_on"]
