@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's one test command: everything the README promises is checked.
-#   1. cargo test: unit, property and integration tests, and the captured
-#      real lock files under tests/fixtures/openclaw;
-#   2. the real-OpenClaw wedge test: OpenClaw's own lock code from npm
-#      (pinned releases, installed into target/openclaw-real) wedges on a
-#      pid-1 lock, and the sweeper cures it. Needs node, npm and unshare;
+#   1. cargo test: unit, property and integration tests on real trees, and
+#      the real lock files captured under tests/fixtures/openclaw;
+#   2. the real-OpenClaw test: OpenClaw's own lock code from npm (pinned
+#      releases, installed into target/openclaw-real) wedges on a pid-1
+#      lock, and the sweeper cures it; needs node, npm and unshare;
+#   3. the container image and deploy/ (Kubernetes, Helm, compose), run for
+#      real with podman; installs what it needs (see tests/deploy/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in node npm unshare; do
@@ -15,6 +17,4 @@ cargo build --locked --quiet
 cache=$(bash tests/openclaw/install.sh)
 SWEEPER_BIN="$PWD/target/debug/openclaw-lock-sweeper" OPENCLAW_REAL_CACHE="$cache" \
     node --test tests/openclaw/
-# 3. the container image and deploy/ (Kubernetes, Helm, compose), run for
-#    real with podman; installs what it needs (see tests/deploy/run.sh).
 bash tests/deploy/run.sh
