@@ -1,21 +1,11 @@
-mod cli;
-mod config;
-mod error;
-mod exit_code;
-mod judge;
-mod lock;
-mod remove;
-mod report;
-mod sweep;
-mod walk;
-
 use std::time::Instant;
 
 use clap::Parser;
 
-use crate::cli::{Args, Report};
-use crate::config::Config;
-use crate::exit_code::ExitCode;
+use openclaw_lock_sweeper::cli::{Args, Report};
+use openclaw_lock_sweeper::config::Config;
+use openclaw_lock_sweeper::exit_code::ExitCode;
+use openclaw_lock_sweeper::{report, sweep};
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();

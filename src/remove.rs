@@ -14,11 +14,17 @@
 //! 3. unlinks it if so, and otherwise renames it back (again without
 //!    replacing anything) and keeps it.
 //!
-//! The race that remains: while a file that turns out not to be the judged
-//! one is under the private name (microseconds), its lock path is free, and
-//! a third process could take the lock then; the file is then left under
-//! its private name, where it no longer locks anything, and the sweep logs
-//! an error naming it. Nothing is ever deleted that was not judged stale.
+//! Nothing is ever deleted that was not judged stale. What remains is the
+//! few microseconds during which a file that turns out not to be the judged
+//! one sits under the private name, its lock path free:
+//! - a third process can take the lock then; the file is left under its
+//!   private name, where it locks nothing, and the sweep logs an error
+//!   naming it;
+//! - its holder can release it then; the release finds nothing to remove
+//!   and the put-back brings the lock back, to be judged like any other.
+//! Both need a stale lock to be replaced by a live one at the very moment
+//! the sweeper judges it; the race test (tests/race.rs) shows the window is
+//! hit and nothing is lost.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{BorrowedFd, OwnedFd};

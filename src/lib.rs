@@ -1,0 +1,15 @@
+//! openclaw-lock-sweeper's modules, in the order a sweep runs through them:
+//! resolve the configuration, walk the candidates, judge each, act, report.
+//! The binary (`main.rs`) only wires them together; the library exists so the
+//! fuzz targets and benchmarks can reach the parser and the judge.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exit_code;
+pub mod judge;
+pub mod lock;
+pub mod remove;
+pub mod report;
+pub mod sweep;
+pub mod walk;
