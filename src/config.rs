@@ -192,6 +192,11 @@ impl Pattern {
                 }
             };
             let text = part.to_str().ok_or_else(|| bad("not UTF-8"))?;
+            // NAME_MAX: no file system here has longer names, so such a
+            // segment could never match anything.
+            if text.len() > 255 {
+                return Err(bad("a path segment is longer than 255 bytes"));
+            }
             segments.push(if text == "**" {
                 Segment::AnyDepth
             } else if text.contains("**") {
