@@ -22,6 +22,7 @@
 //!   naming it;
 //! - its holder can release it then; the release finds nothing to remove
 //!   and the put-back brings the lock back, to be judged like any other.
+//!
 //! Both need a stale lock to be replaced by a live one at the very moment
 //! the sweeper judges it; the race test (tests/race.rs) shows the window is
 //! hit and nothing is lost.
