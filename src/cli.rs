@@ -1,100 +1,270 @@
 //! Command-line arguments. Every flag can also come from an environment
-//! variable, so a pod spec configures the sweeper without rewriting `args`.
+//! variable, so a pod spec configures the sweeper without rewriting `args`;
+//! a flag on the command line wins over its variable.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
-use clap::{Parser, ValueEnum};
-
 use crate::error::Error;
 
-/// Removes OpenClaw lock files that were abandoned by a holder that can no
-/// longer be alive, so the gateway starts with a clean lock directory.
-///
-/// OpenClaw serializes OAuth token refreshes with JSON lock files on its state
-/// volume and honours a lock for as long as its holder pid is alive. In a
-/// container the gateway is pid 1, which always exists, so a lock left behind
-/// by a killed refresh is honoured forever: every refresh times out with
-/// `refresh_contention` and the gateway falls back to another provider.
-///
-/// Run this before the gateway starts (an init container on the same volume).
-/// It removes every `*.lock` under `locks/` and directly in `agents/*/agent/`
-/// that is a small regular file holding a JSON object whose `pid` is in the
-/// holder set (default: 1). It never follows a symlink, never leaves the
-/// state dir, keeps anything else, logs every decision to stderr and exits.
-#[derive(Debug, Parser)]
-#[command(version, about, long_about, max_term_width = 100)]
+pub const HELP: &str = "\
+Removes OpenClaw lock files that were abandoned by a holder that can no
+longer be alive, so the gateway starts with a clean lock directory.
+
+OpenClaw serializes OAuth token refreshes with JSON lock files on its state
+volume and honours a lock for as long as its holder pid is alive. In a
+container the gateway is pid 1, which always exists, so a lock left behind by
+a killed refresh is honoured forever: every refresh times out with
+`refresh_contention` and the gateway falls back to another provider.
+
+Run this before the gateway starts (an init container on the same volume). It
+removes every `*.lock` under `locks/` and directly in `agents/*/agent/` that
+is a small regular file holding a JSON object whose `pid` is in the holder set
+(default: 1). It never follows a symlink, never leaves the state dir, keeps
+anything else, logs every decision to stderr and exits.
+
+Usage: openclaw-lock-sweeper [OPTIONS]
+
+Options:
+      --state-dir <DIR>        OpenClaw's state dir [env: OPENCLAW_STATE_DIR]
+                               [default: $OPENCLAW_HOME/.openclaw, else
+                               $HOME/.openclaw, else the legacy .clawdbot next
+                               to it if only that one exists]
+      --include <GLOB>         Also sweep locks matching GLOB, relative to the
+                               state dir (e.g. 'agents/*/sessions/*.jsonl.lock');
+                               repeatable [env: LOCK_SWEEPER_INCLUDE, comma-separated]
+      --holder-pid <PID>       A lock is stale when its holder is one of these
+                               pids; repeatable, replaces the default [default: 1]
+                               [env: LOCK_SWEEPER_HOLDER_PID, comma-separated]
+      --any-holder             Any holder pid counts as dead: right for an init
+                               container, where nothing that uses the volume can
+                               be running yet [env: LOCK_SWEEPER_ANY_HOLDER]
+      --min-age <DURATION>     Only sweep locks older than this, by their
+                               createdAt (else their mtime); e.g. 90s, 10m, 1h30m
+                               [env: LOCK_SWEEPER_MIN_AGE]
+      --dry-run                Decide and report, remove nothing
+                               [env: LOCK_SWEEPER_DRY_RUN]
+      --best-effort            Exit 0 even when some lock could not be removed or
+                               some directory could not be read (the errors are
+                               still logged) [env: LOCK_SWEEPER_BEST_EFFORT]
+      --report <none|json>     Print a machine-readable summary to stdout when
+                               done [env: LOCK_SWEEPER_REPORT] [default: none]
+      --log-format <text|json> Log format on stderr [env: LOG_FORMAT] [default: text]
+      --log-level <FILTER>     Log filter: a level (error, warn, info, debug,
+                               trace), optionally with per-target levels as in
+                               RUST_LOG [env: RUST_LOG] [default: info]
+  -h, --help                   Print help
+  -V, --version                Print version
+
+Boolean variables take true/false, 1/0, yes/no or on/off.
+Exit codes: 0 done (or nothing to do); 1 some lock could not be removed or
+some directory could not be read; 2 bad usage or configuration.
+";
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Args {
-    /// OpenClaw's state dir [default: $OPENCLAW_HOME/.openclaw, else
-    /// $HOME/.openclaw, else the legacy .clawdbot next to it if only that exists]
-    #[arg(long, env = "OPENCLAW_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-
-    /// Also sweep locks matching GLOB, relative to the state dir
-    /// (e.g. 'agents/*/sessions/*.jsonl.lock'); repeatable, comma-separated in the env var
-    #[arg(
-        long,
-        env = "LOCK_SWEEPER_INCLUDE",
-        value_name = "GLOB",
-        value_delimiter = ','
-    )]
     pub include: Vec<String>,
-
-    /// A lock is stale when its holder is one of these pids; repeatable,
-    /// replaces the default [default: 1]
-    #[arg(
-        long,
-        env = "LOCK_SWEEPER_HOLDER_PID",
-        value_name = "PID",
-        value_delimiter = ',',
-        value_parser = clap::value_parser!(u32).range(1..)
-    )]
     pub holder_pid: Vec<u32>,
-
-    /// Any holder pid counts as dead: right for an init container, where
-    /// nothing that uses the volume can be running yet
-    #[arg(long, env = "LOCK_SWEEPER_ANY_HOLDER", conflicts_with = "holder_pid", value_parser = BoolishValueParser::new())]
     pub any_holder: bool,
-
-    /// Only sweep locks older than this, by their createdAt (else their
-    /// mtime); e.g. 90s, 10m, 1h30m
-    #[arg(long, env = "LOCK_SWEEPER_MIN_AGE", value_name = "DURATION", value_parser = parse_duration)]
     pub min_age: Option<Duration>,
-
-    /// Decide and report, remove nothing
-    #[arg(long, env = "LOCK_SWEEPER_DRY_RUN", value_parser = BoolishValueParser::new())]
     pub dry_run: bool,
-
-    /// Exit 0 even when some lock could not be removed or some directory
-    /// could not be read (the errors are still logged)
-    #[arg(long, env = "LOCK_SWEEPER_BEST_EFFORT", value_parser = BoolishValueParser::new())]
     pub best_effort: bool,
-
-    /// Print a machine-readable summary to stdout when done
-    #[arg(long, env = "LOCK_SWEEPER_REPORT", value_enum, default_value_t = Report::None)]
     pub report: Report,
-
-    /// Log format on stderr
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-
-    /// Log filter: a level (error, warn, info, debug, trace), optionally
-    /// with per-target levels as in RUST_LOG
-    #[arg(long, env = "RUST_LOG", value_name = "FILTER", default_value = "info")]
     pub log_level: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
     None,
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Sweep(Args),
+    Help,
+    Version,
+}
+
+/// Parses the arguments (without the program name), falling back to `env`
+/// for every flag the command line does not give.
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Command, Error> {
+    use lexopt::prelude::*;
+    let mut cli: Vec<(&'static str, String)> = Vec::new();
+    let mut state_dir = None;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(usage)? {
+        let flag = match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("state-dir") => {
+                state_dir = Some(PathBuf::from(parser.value().map_err(usage)?));
+                continue;
+            }
+            Long("any-holder") | Long("dry-run") | Long("best-effort") => {
+                let Long(name) = arg else { unreachable!() };
+                cli.push((flag_name(name), "true".into()));
+                continue;
+            }
+            Long(name) if VALUED.contains(&name) => flag_name(name),
+            _ => return Err(usage(arg.unexpected())),
+        };
+        let value = parser.value().map_err(usage)?;
+        let value = value
+            .into_string()
+            .map_err(|_| Error::Usage(format!("--{flag}: not UTF-8")))?;
+        cli.push((flag, value));
+    }
+    Ok(Command::Sweep(resolve(state_dir, &cli, env)?))
+}
+
+/// Flags that take a value, besides --state-dir (which may be any path).
+const VALUED: [&str; 6] = [
+    "include",
+    "holder-pid",
+    "min-age",
+    "report",
+    "log-format",
+    "log-level",
+];
+
+/// Each flag with its environment variable.
+const ENV: [(&str, &str); 9] = [
+    ("include", "LOCK_SWEEPER_INCLUDE"),
+    ("holder-pid", "LOCK_SWEEPER_HOLDER_PID"),
+    ("any-holder", "LOCK_SWEEPER_ANY_HOLDER"),
+    ("min-age", "LOCK_SWEEPER_MIN_AGE"),
+    ("dry-run", "LOCK_SWEEPER_DRY_RUN"),
+    ("best-effort", "LOCK_SWEEPER_BEST_EFFORT"),
+    ("report", "LOCK_SWEEPER_REPORT"),
+    ("log-format", "LOG_FORMAT"),
+    ("log-level", "RUST_LOG"),
+];
+
+fn flag_name(name: &str) -> &'static str {
+    ENV.iter()
+        .find(|(flag, _)| *flag == name)
+        .map(|(flag, _)| *flag)
+        .expect("a known flag")
+}
+
+fn usage(e: impl std::fmt::Display) -> Error {
+    Error::Usage(e.to_string())
+}
+
+fn resolve(
+    state_dir: Option<PathBuf>,
+    cli: &[(&'static str, String)],
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Args, Error> {
+    // The values of a flag with where they came from: the command line, else
+    // its environment variable (comma-separated for repeatable flags).
+    let values = |flag: &'static str| -> Result<(Vec<String>, String), Error> {
+        let given: Vec<String> = cli
+            .iter()
+            .filter(|(f, _)| *f == flag)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !given.is_empty() {
+            return Ok((given, format!("--{flag}")));
+        }
+        let var = ENV
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .map(|(_, v)| *v)
+            .expect("every flag has a variable");
+        match env(var).filter(|v| !v.is_empty()) {
+            None => Ok((Vec::new(), var.to_owned())),
+            Some(v) => {
+                let v = v
+                    .into_string()
+                    .map_err(|_| Error::Usage(format!("{var}: not UTF-8")))?;
+                let repeatable = matches!(flag, "include" | "holder-pid");
+                let parts = if repeatable {
+                    v.split(',').map(str::to_owned).collect()
+                } else {
+                    vec![v]
+                };
+                Ok((parts, var.to_owned()))
+            }
+        }
+    };
+    let last = |flag| -> Result<Option<(String, String)>, Error> {
+        let (mut v, source) = values(flag)?;
+        Ok(v.pop().map(|v| (v, source)))
+    };
+    let invalid = |source: &str, value: &str, why: &str| {
+        Error::Usage(format!("{source}: invalid value {value:?}: {why}"))
+    };
+    let boolean = |flag| -> Result<bool, Error> {
+        match last(flag)? {
+            None => Ok(false),
+            Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" | "y" | "t" => Ok(true),
+                "false" | "0" | "no" | "off" | "n" | "f" => Ok(false),
+                _ => Err(invalid(&source, &v, "expected true or false")),
+            },
+        }
+    };
+    let (pids, pid_source) = values("holder-pid")?;
+    let holder_pid = pids
+        .iter()
+        .map(|p| match p.trim().parse::<u32>() {
+            Ok(pid) if pid > 0 => Ok(pid),
+            _ => Err(invalid(&pid_source, p, "expected a positive pid")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let any_holder = boolean("any-holder")?;
+    if any_holder && !holder_pid.is_empty() {
+        return Err(Error::Usage(
+            "--any-holder cannot be used with --holder-pid".into(),
+        ));
+    }
+    let min_age = match last("min-age")? {
+        None => None,
+        Some((v, _)) => Some(parse_duration(&v)?),
+    };
+    let report = match last("report")? {
+        None => Report::None,
+        Some((v, source)) => match v.as_str() {
+            "none" => Report::None,
+            "json" => Report::Json,
+            _ => return Err(invalid(&source, &v, "expected none or json")),
+        },
+    };
+    let log_format = match last("log-format")? {
+        None => LogFormat::Text,
+        Some((v, source)) => match v.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid(&source, &v, "expected text or json")),
+        },
+    };
+    Ok(Args {
+        state_dir: state_dir.or_else(|| env("OPENCLAW_STATE_DIR").map(PathBuf::from)),
+        include: values("include")?.0,
+        holder_pid,
+        any_holder,
+        min_age,
+        dry_run: boolean("dry-run")?,
+        best_effort: boolean("best-effort")?,
+        report,
+        log_format,
+        log_level: last("log-level")?.map_or_else(|| "info".to_owned(), |(v, _)| v),
+    })
 }
 
 // === Duration parsing ===
@@ -214,20 +384,117 @@ mod tests {
         }
     }
 
-    #[test]
-    fn holder_pid_and_any_holder_conflict() {
-        let err = Args::try_parse_from(["x", "--holder-pid", "7", "--any-holder"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    fn parse_with(args: &[&str], vars: &[(&str, &str)]) -> Result<Command, Error> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect();
+        parse(args.iter().map(OsString::from), move |k| {
+            vars.iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    fn args(args: &[&str], vars: &[(&str, &str)]) -> Args {
+        match parse_with(args, vars).unwrap() {
+            Command::Sweep(a) => a,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn holder_pid_zero_is_refused() {
-        assert!(Args::try_parse_from(["x", "--holder-pid", "0"]).is_err());
+    fn cli_rejects_bad_usage() {
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 10] = [
+            (&["--frobnicate"], &[], "--frobnicate"),
+            (&["stray"], &[], "stray"),
+            (&["--holder-pid", "0"], &[], "--holder-pid"),
+            (&["--holder-pid", "x"], &[], "positive pid"),
+            (
+                &[],
+                &[("LOCK_SWEEPER_HOLDER_PID", "1,,2")],
+                "LOCK_SWEEPER_HOLDER_PID",
+            ),
+            (
+                &["--holder-pid", "7", "--any-holder"],
+                &[],
+                "cannot be used with",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_DRY_RUN", "maybe")],
+                "LOCK_SWEEPER_DRY_RUN",
+            ),
+            (&["--report", "xml"], &[], "none or json"),
+            (&["--log-format"], &[], "--log-format"),
+            (&["--min-age", "10"], &[], "missing unit"),
+        ];
+        for (argv, vars, needle) in cases {
+            let err = parse_with(argv, vars).unwrap_err();
+            assert!(
+                matches!(err, Error::Usage(_) | Error::Duration { .. }),
+                "{argv:?}: {err:?}"
+            );
+            assert!(err.to_string().contains(needle), "{argv:?}: {err}");
+        }
     }
 
     #[test]
-    fn clap_definition_is_valid() {
-        use clap::CommandFactory;
-        Args::command().debug_assert();
+    fn cli_defaults() {
+        let a = args(&[], &[]);
+        assert_eq!(a.state_dir, None);
+        assert!(a.include.is_empty() && a.holder_pid.is_empty());
+        assert!(!a.any_holder && !a.dry_run && !a.best_effort);
+        assert_eq!(
+            (a.report, a.log_format, a.log_level.as_str()),
+            (Report::None, LogFormat::Text, "info")
+        );
+        assert_eq!(parse_with(&["--help"], &[]).unwrap(), Command::Help);
+        assert_eq!(parse_with(&["-V"], &[]).unwrap(), Command::Version);
+    }
+
+    #[test]
+    fn cli_flags_win_over_env_and_env_fills_in() {
+        let vars = [
+            ("OPENCLAW_STATE_DIR", "/env/state"),
+            ("LOCK_SWEEPER_HOLDER_PID", "7,8"),
+            ("LOCK_SWEEPER_INCLUDE", "a/*.lock,b/*.lock"),
+            ("LOCK_SWEEPER_DRY_RUN", "yes"),
+            ("LOCK_SWEEPER_MIN_AGE", "90s"),
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+            ("LOCK_SWEEPER_REPORT", ""),
+        ];
+        let a = args(&[], &vars);
+        assert_eq!(a.state_dir, Some(PathBuf::from("/env/state")));
+        assert_eq!(a.holder_pid, vec![7, 8]);
+        assert_eq!(a.include, vec!["a/*.lock", "b/*.lock"]);
+        assert!(a.dry_run);
+        assert_eq!(a.min_age, Some(Duration::from_secs(90)));
+        assert_eq!(
+            (a.log_format, a.log_level.as_str(), a.report),
+            (LogFormat::Json, "debug", Report::None)
+        );
+        let a = args(
+            &[
+                "--state-dir",
+                "/cli",
+                "--holder-pid",
+                "1",
+                "--holder-pid=2",
+                "--include",
+                "c/*.lock",
+                "--min-age",
+                "1m",
+            ],
+            &vars,
+        );
+        assert_eq!(a.state_dir, Some(PathBuf::from("/cli")));
+        assert_eq!(a.holder_pid, vec![1, 2]);
+        assert_eq!(a.include, vec!["c/*.lock"]);
+        assert_eq!(a.min_age, Some(Duration::from_secs(60)));
+        let a = args(&["--dry-run"], &[("LOCK_SWEEPER_DRY_RUN", "false")]);
+        assert!(a.dry_run, "the flag wins");
     }
 }

@@ -6,6 +6,9 @@ use crate::exit_code::ExitCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
     #[error("invalid duration {input:?}: {reason}")]
     Duration { input: String, reason: &'static str },
 

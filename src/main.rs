@@ -1,14 +1,26 @@
 use std::time::Instant;
 
-use clap::Parser;
-
-use openclaw_lock_sweeper::cli::{Args, Report};
+use openclaw_lock_sweeper::cli::{self, Args, Command, Report};
 use openclaw_lock_sweeper::config::Config;
 use openclaw_lock_sweeper::exit_code::ExitCode;
 use openclaw_lock_sweeper::{report, sweep};
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+        Ok(Command::Sweep(args)) => args,
+        Ok(Command::Help) => {
+            print!("{}", cli::HELP);
+            return std::process::ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("openclaw-lock-sweeper {}", env!("CARGO_PKG_VERSION"));
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("openclaw-lock-sweeper: {e}\n\nFor more information, try '--help'.");
+            return exit(e.exit_code());
+        }
+    };
     let code = match report::init_logging(args.log_format, &args.log_level) {
         Ok(()) => run(args),
         Err(e) => {
@@ -16,6 +28,10 @@ fn main() -> std::process::ExitCode {
             e.exit_code()
         }
     };
+    exit(code)
+}
+
+fn exit(code: ExitCode) -> std::process::ExitCode {
     std::process::ExitCode::from(i32::from(code) as u8)
 }
 
