@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn exit(code: ExitCode) -> std::process::ExitCode {
+    report::flush_logs();
     std::process::ExitCode::from(i32::from(code) as u8)
 }
 

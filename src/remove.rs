@@ -29,6 +29,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, RenameFlags, Stat};
@@ -100,7 +101,8 @@ pub fn remove_if_unchanged(
 /// Renames `name` to a fresh private name; `None` if `name` is gone.
 fn move_aside(dir: BorrowedFd, name: &CStr) -> Result<Option<CString>, Errno> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let pid = rustix::process::getpid().as_raw_pid();
+    static PID: LazyLock<i32> = LazyLock::new(|| rustix::process::getpid().as_raw_pid());
+    let pid = *PID;
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let temp =
@@ -142,17 +144,16 @@ fn is_judged_file(
         return Ok(false);
     }
     // The same inode: re-read it through the judged descriptor, one byte
-    // past the judged length so that growth shows.
+    // past the judged length so that growth shows. One read: a regular file
+    // reads short only at its end, and a spurious short read can only make
+    // the bytes differ, which keeps the file.
     let mut buf = [0u8; MAX_LOCK_BYTES + 1];
     let want = (judged_bytes.len() + 1).min(buf.len());
-    let mut filled = 0;
-    while filled < want {
-        match rustix::io::pread(judged_fd, &mut buf[filled..want], filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
+    let n = loop {
+        match rustix::io::pread(judged_fd, &mut buf[..want], 0) {
             Err(Errno::INTR) => continue,
-            Err(errno) => return Err(errno),
+            other => break other?,
         }
-    }
-    Ok(&buf[..filled] == judged_bytes)
+    };
+    Ok(&buf[..n] == judged_bytes)
 }
