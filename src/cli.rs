@@ -45,6 +45,10 @@ Options:
                                [env: LOCK_SWEEPER_MIN_AGE]
       --dry-run                Decide and report, remove nothing
                                [env: LOCK_SWEEPER_DRY_RUN]
+      --watch <INTERVAL>       Keep running beside the gateway: sweep every
+                               INTERVAL (e.g. 30s) until SIGTERM or SIGINT, then
+                               exit 0. Requires a lock to be older than --min-age,
+                               3m unless set [env: LOCK_SWEEPER_WATCH]
       --best-effort            Exit 0 even when some lock could not be removed or
                                some directory could not be read (the errors are
                                still logged) [env: LOCK_SWEEPER_BEST_EFFORT]
@@ -69,6 +73,7 @@ pub struct Args {
     pub holder_pid: Vec<u32>,
     pub any_holder: bool,
     pub min_age: Option<Duration>,
+    pub watch: Option<Duration>,
     pub dry_run: bool,
     pub best_effort: bool,
     pub report: Report,
@@ -132,21 +137,23 @@ pub fn parse(
 }
 
 /// Flags that take a value, besides --state-dir (which may be any path).
-const VALUED: [&str; 6] = [
+const VALUED: [&str; 7] = [
     "include",
     "holder-pid",
     "min-age",
+    "watch",
     "report",
     "log-format",
     "log-level",
 ];
 
 /// Each flag with its environment variable.
-const ENV: [(&str, &str); 9] = [
+const ENV: [(&str, &str); 10] = [
     ("include", "LOCK_SWEEPER_INCLUDE"),
     ("holder-pid", "LOCK_SWEEPER_HOLDER_PID"),
     ("any-holder", "LOCK_SWEEPER_ANY_HOLDER"),
     ("min-age", "LOCK_SWEEPER_MIN_AGE"),
+    ("watch", "LOCK_SWEEPER_WATCH"),
     ("dry-run", "LOCK_SWEEPER_DRY_RUN"),
     ("best-effort", "LOCK_SWEEPER_BEST_EFFORT"),
     ("report", "LOCK_SWEEPER_REPORT"),
@@ -237,6 +244,15 @@ fn resolve(
         None => None,
         Some((v, _)) => Some(parse_duration(&v)?),
     };
+    let watch = match last("watch")? {
+        None => None,
+        Some((v, source)) => match parse_duration(&v)? {
+            Duration::ZERO => {
+                return Err(invalid(&source, &v, "the interval must be longer than 0"));
+            }
+            interval => Some(interval),
+        },
+    };
     let report = match last("report")? {
         None => Report::None,
         Some((v, source)) => match v.as_str() {
@@ -259,6 +275,7 @@ fn resolve(
         holder_pid,
         any_holder,
         min_age,
+        watch,
         dry_run: boolean("dry-run")?,
         best_effort: boolean("best-effort")?,
         report,

@@ -14,6 +14,13 @@ use crate::error::Error;
 /// each agent's profile store (`agents/<id>/agent/auth-profiles.json.lock`).
 pub const DEFAULT_PATTERNS: [&str; 2] = ["locks/**/*.lock", "agents/*/agent/*.lock"];
 
+/// `--min-age` in watch mode unless set: OpenClaw's own stale window for its
+/// OAuth refresh lock (`OAUTH_REFRESH_LOCK_OPTIONS.stale`, 180 s, in every
+/// release from 2026.5 to 2026.9), which is longer than anything a healthy
+/// holder does under the lock: the refresh call itself times out after 120 s
+/// (`OAUTH_REFRESH_CALL_TIMEOUT_MS`), and a waiter gives up after about 150 s.
+pub const WATCH_DEFAULT_MIN_AGE: Duration = Duration::from_secs(180);
+
 #[derive(Debug)]
 pub struct Config {
     pub state_dir: PathBuf,
@@ -22,6 +29,8 @@ pub struct Config {
     pub patterns: Vec<Pattern>,
     pub holders: Holders,
     pub min_age: Option<Duration>,
+    /// `--watch`: the interval between passes.
+    pub watch: Option<Duration>,
     pub dry_run: bool,
     pub best_effort: bool,
     pub report: Report,
@@ -72,12 +81,23 @@ impl Config {
         } else {
             Holders::Pids(args.holder_pid)
         };
+        // Beside a running gateway a young lock may be live: age is required.
+        let min_age = match (args.watch, args.min_age) {
+            (Some(_), None) => Some(WATCH_DEFAULT_MIN_AGE),
+            (Some(_), Some(Duration::ZERO)) => {
+                return Err(Error::Usage(
+                    "--watch needs a --min-age above 0: the gateway may hold a young lock legitimately".into(),
+                ));
+            }
+            (_, min_age) => min_age,
+        };
         Ok(Config {
             state_dir,
             state_dir_source,
             patterns,
             holders,
-            min_age: args.min_age,
+            min_age,
+            watch: args.watch,
             dry_run: args.dry_run,
             best_effort: args.best_effort,
             report: args.report,

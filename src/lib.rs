@@ -13,3 +13,4 @@ pub mod remove;
 pub mod report;
 pub mod sweep;
 pub mod walk;
+pub mod watch;

@@ -3,7 +3,7 @@ use std::time::Instant;
 use openclaw_lock_sweeper::cli::{self, Args, Command, Report};
 use openclaw_lock_sweeper::config::Config;
 use openclaw_lock_sweeper::exit_code::ExitCode;
-use openclaw_lock_sweeper::{report, sweep};
+use openclaw_lock_sweeper::{report, sweep, watch};
 
 fn main() -> std::process::ExitCode {
     let args = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
@@ -53,10 +53,17 @@ fn run(args: Args) -> ExitCode {
         patterns = %patterns.join(" "),
         holders = %config.holders,
         min_age_s = config.min_age.map(|d| d.as_secs()),
+        watch_s = config.watch.map(|d| d.as_secs_f64()),
         dry_run = config.dry_run,
         "sweeping"
     );
-    let summary = match sweep::sweep(&config) {
+    if let Some(interval) = config.watch {
+        let (summary, passes) = watch::watch(&config, interval);
+        tracing::info!(passes, "watch finished");
+        summary.log(started.elapsed(), config.dry_run, 0);
+        return ExitCode::Success;
+    }
+    let summary = match sweep::sweep(&config, false) {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!(error = %e, "cannot sweep");

@@ -70,6 +70,15 @@ impl Summary {
         self.kept[why as usize] += 1;
     }
 
+    pub fn add(&mut self, other: &Summary) {
+        self.scanned += other.scanned;
+        self.swept += other.swept;
+        for (total, n) in self.kept.iter_mut().zip(other.kept) {
+            *total += n;
+        }
+        self.errors += other.errors;
+    }
+
     pub fn kept(&self, why: Kept) -> u64 {
         self.kept[why as usize]
     }
@@ -141,7 +150,9 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), Error> {
     let builder = tracing_subscriber::fmt()
         .with_writer(|| LogWriter(LOG.lock().unwrap_or_else(|e| e.into_inner())))
         .with_ansi(false)
-        .with_target(false);
+        .with_target(false)
+        // The filter below decides; the builder's own default stops at info.
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE);
     let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match format {
         LogFormat::Text => Box::new(builder.finish().with(targets)),
         LogFormat::Json => Box::new(builder.json().flatten_event(true).finish().with(targets)),

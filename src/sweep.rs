@@ -18,18 +18,25 @@ use crate::remove::{self, Outcome};
 use crate::report::{Kept, Summary, shown};
 use crate::walk::{self, Event, io_error};
 
+/// Kept files are reported on every pass of the watch mode; after the first
+/// pass those lines go to debug level, so the log shows what changed.
+macro_rules! kept {
+    ($quiet:expr, $level:ident, $($arg:tt)+) => {
+        if $quiet { debug!($($arg)+) } else { $level!($($arg)+) }
+    };
+}
+
 /// Sweeps once. `Err` only when the state dir itself is unusable; a missing
-/// state dir (a fresh volume) is logged and is not an error.
-pub fn sweep(config: &Config) -> Result<Summary, Error> {
+/// state dir (a fresh volume) is logged and is not an error. `repeat`: a
+/// watch pass after the first, which logs kept files at debug level only.
+pub fn sweep(config: &Config, repeat: bool) -> Result<Summary, Error> {
     let Some(root) = open_state_dir(&config.state_dir)? else {
-        warn!(
-            state_dir = %config.state_dir.display(),
-            "state dir does not exist; nothing to sweep"
-        );
+        kept!(repeat, warn, state_dir = %config.state_dir.display(), "state dir does not exist; nothing to sweep");
         return Ok(Summary::default());
     };
     let mut sweeper = Sweeper {
         config,
+        quiet: repeat,
         now: SystemTime::now(),
         summary: Summary::default(),
     };
@@ -70,6 +77,7 @@ fn open_state_dir(path: &Path) -> Result<Option<OwnedFd>, Error> {
 
 struct Sweeper<'a> {
     config: &'a Config,
+    quiet: bool,
     now: SystemTime,
     summary: Summary,
 }
@@ -87,12 +95,19 @@ impl Sweeper<'_> {
                 self.candidate(dir, name, &shown(rel), kind);
             }
             Event::Symlink { rel } => {
-                info!(path = &*shown(rel), "not following symlink");
+                kept!(
+                    self.quiet,
+                    info,
+                    path = &*shown(rel),
+                    "not following symlink"
+                );
             }
             Event::Leftover { rel } => {
                 self.summary.scanned += 1;
                 self.summary.keep(Kept::Leftover);
-                warn!(
+                kept!(
+                    self.quiet,
+                    warn,
                     path = &*shown(rel),
                     "kept: a lock an interrupted sweep moved aside; it locks nothing, remove it by hand"
                 );
@@ -109,11 +124,19 @@ impl Sweeper<'_> {
             Ok(Candidate::File { fd, stat, bytes }) => (fd, stat, bytes),
             Ok(Candidate::NotRegular(file_type)) => {
                 self.summary.keep(Kept::NotRegularFile);
-                return info!(path, file_type, "kept: not a regular file");
+                return kept!(
+                    self.quiet,
+                    info,
+                    path,
+                    file_type,
+                    "kept: not a regular file"
+                );
             }
             Ok(Candidate::TooLarge(size)) => {
                 self.summary.keep(Kept::TooLarge);
-                return info!(
+                return kept!(
+                    self.quiet,
+                    info,
                     path,
                     size,
                     max = MAX_LOCK_BYTES,
@@ -138,7 +161,7 @@ impl Sweeper<'_> {
             Ok(lock) => lock,
             Err(why) => {
                 self.summary.keep(Kept::NotALock);
-                return info!(path, reason = %why, "kept: not an OpenClaw lock");
+                return kept!(self.quiet, info, path, reason = %why, "kept: not an OpenClaw lock");
             }
         };
         let (age, age_from) = judge::age(&lock, lock::mtime(&stat), self.now);
@@ -149,7 +172,7 @@ impl Sweeper<'_> {
         match judge::judge(&lock, age, &self.config.holders, self.config.min_age) {
             Verdict::OtherHolder => {
                 self.summary.keep(Kept::OtherHolder);
-                warn!(
+                kept!(self.quiet, warn,
                     path, pid, created_at, age_s, age_from, holders = %self.config.holders,
                     hint = %format!(
                         "if pid {pid} cannot be alive when this runs (e.g. OpenClaw's compose file runs the \
@@ -162,9 +185,16 @@ impl Sweeper<'_> {
             Verdict::TooYoung => {
                 self.summary.keep(Kept::TooYoung);
                 let min_age_s = self.config.min_age.map_or(0, |d| d.as_secs());
-                info!(
+                kept!(
+                    self.quiet,
+                    info,
                     path,
-                    pid, created_at, age_s, age_from, min_age_s, "kept: younger than --min-age"
+                    pid,
+                    created_at,
+                    age_s,
+                    age_from,
+                    min_age_s,
+                    "kept: younger than --min-age"
                 );
             }
             Verdict::Stale if self.config.dry_run => {
