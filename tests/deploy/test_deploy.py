@@ -118,15 +118,18 @@ def test_image_is_small_static_and_runs_on_a_bind_mounted_state_dir(images, tmp_
 # === podman kube play ===
 
 
-def play(manifests, state_dir_seed, tmp_path):
+def play(manifests, state_dir_seed, tmp_path, while_running=None):
     """Plays rendered manifests with podman and returns what the stand-in
-    gateway saw ("clean", or the lock paths it found).
+    gateway saw ("clean", or the lock paths it found); `while_running(state)`
+    runs once the gateway is up.
 
     Adapted for podman on a machine with no cluster: the claim becomes a
     pre-seeded podman volume of the same name, Services and container ports
     go (no network), secret-backed env becomes literal, and the pod runs with
     restartPolicy Never, since podman 4.3 applies a Deployment's Always to
-    init containers too and restarts them in a loop."""
+    init containers too and restarts them in a loop. Podman 4.3 has no native
+    sidecars (init containers with restartPolicy: Always): the watch sidecar
+    runs as a regular container of the pod, its interval cut to 500 ms."""
     docs = [d for d in yaml.safe_load_all(manifests) if d and d["kind"] not in ("PersistentVolumeClaim", "Service")]
     claim = None
     for d in docs:
@@ -134,6 +137,11 @@ def play(manifests, state_dir_seed, tmp_path):
             continue
         spec = d["spec"]["template"]["spec"]
         spec["restartPolicy"] = "Never"
+        for c in [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]:
+            spec["initContainers"].remove(c)
+            del c["restartPolicy"]
+            c["args"][c["args"].index("--watch") + 1] = "500ms"
+            spec["containers"].append(c)
         for c in spec.get("initContainers", []) + spec["containers"]:
             c["image"] = SWEEPER_IMAGE if "openclaw-lock-sweeper" in c["image"] else STANDIN_IMAGE
             c.pop("ports", None)
@@ -159,7 +167,10 @@ def play(manifests, state_dir_seed, tmp_path):
             time.sleep(0.2)
         figure("kube play to gateway start (s)", round(time.monotonic() - started, 2))
         assert result.exists(), "the stand-in gateway never ran"
-        return result.read_text().strip(), remaining_locks(state), user_files_intact(state)
+        seen = result.read_text().strip()
+        if while_running:
+            while_running(state)
+        return seen, remaining_locks(state), user_files_intact(state)
     finally:
         run("podman", "kube", "play", "--down", path, check=False)
         run("podman", "volume", "rm", "-f", claim, check=False)
@@ -191,6 +202,38 @@ def assert_hardened(c):
     assert {"name": "openclaw-home", "mountPath": "/home/node/.openclaw"} in c["volumeMounts"]
 
 
+def assert_watch_sidecar(manifests):
+    dep = next(d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Deployment")
+    inits = dep["spec"]["template"]["spec"]["initContainers"]
+    (sidecar,) = [c for c in inits if c["name"] == "lock-sweeper-watch"]
+    assert inits[-1] is sidecar, "listed last: starts after the one-shot sweep"
+    assert sidecar["restartPolicy"] == "Always"
+    assert sidecar["args"][:2] == ["--watch", "30s"]
+    assert_hardened(sidecar)
+
+
+def hung_refresh(state, timeout=10):
+    """While the pod runs: a lock a live gateway took an hour ago and never
+    released must go; one it took just now must stay."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    old = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 3600))
+    hung = state / "locks/oauth-refresh/sha256-hung.lock"
+    young = state / "locks/oauth-refresh/sha256-young.lock"
+    for d in [state / "locks", hung.parent]:
+        d.mkdir(exist_ok=True)
+        os.chown(d, 1000, 1000)
+    for path, created, pid in [(hung, old, 1), (young, now, 1)]:
+        path.write_text(f'{{\n  "pid": {pid},\n  "createdAt": "{created}"\n}}\n{TOKEN}\n')
+        os.chown(path, 1000, 1000)
+    started = time.monotonic()
+    while hung.exists() and time.monotonic() - started < timeout:
+        time.sleep(0.1)
+    figure("watch sidecar: hung lock removed after (s)", round(time.monotonic() - started, 2))
+    assert not hung.exists(), "the watch sidecar removes a lock older than min-age"
+    assert young.exists(), "and leaves a young one alone"
+    young.unlink()
+
+
 def readme_kustomize_overlay(tmp_path):
     """The README's overlay, with OpenClaw's manifests as `openclaw/` and this
     repo's component as `lock-sweeper/`, exactly as it tells readers."""
@@ -211,6 +254,19 @@ def test_kustomize_example_and_readme_overlay_render_validate_and_are_hardened(t
         sweepers, inits = sweeper_container(manifests)
         assert len(sweepers) == 1 and inits[0]["name"] == "lock-sweeper", "runs first, before init-config"
         assert_hardened(sweepers[0])
+
+
+def test_kustomize_watch_example_renders_and_validates(tmp_path):
+    manifests = kustomize(ROOT / "deploy/kubernetes/example-watch")
+    validate(manifests, tmp_path)
+    assert_watch_sidecar(manifests)
+    assert len(sweeper_container(manifests)[0]) == 1, "the one-shot sweep stays"
+
+
+def test_kube_play_watch_sidecar(images, tmp_path):
+    manifests = kustomize(ROOT / "deploy/kubernetes/example-watch")
+    seen, left, intact = play(manifests, seed, tmp_path, while_running=hung_refresh)
+    assert seen == "clean" and left == [] and intact
 
 
 @pytest.mark.parametrize("toggle", ["on", "off"])
@@ -268,6 +324,17 @@ def test_helm_renders_validates_and_plays(images, tmp_path, toggle):
         assert seen == "clean" and left == [] and intact
     else:
         assert "locks/oauth-refresh/sha256-" in seen and len(left) == 3
+
+
+def test_helm_watch_sidecar_renders_validates_and_plays(images, tmp_path):
+    values = helm_values("on")
+    values["lockSweeper"]["watch"] = {"enabled": True}
+    manifests = render(values)
+    validate(manifests, tmp_path)
+    assert_watch_sidecar(manifests)
+    assert "lock-sweeper-watch" not in render(helm_values("on")), "off by default"
+    seen, left, intact = play(manifests, seed, tmp_path, while_running=hung_refresh)
+    assert seen == "clean" and left == [] and intact
 
 
 def test_helm_values_reach_the_container():
@@ -344,6 +411,29 @@ def test_compose(images, tmp_path, podman_socket):
         assert remaining_locks(state) == [] and user_files_intact(state)
         logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-lock-sweeper", env=env).stdout
         assert logs.count("removed stale lock") == 3, logs
+    finally:
+        run("docker-compose", *files, "down", env=env, check=False, timeout=300)
+
+
+def test_compose_watch_profile(images, tmp_path, podman_socket):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "workspace").mkdir()
+    for p in [state, state / "workspace"]:
+        os.chown(p, 1000, 1000)
+    env = dict(ENV, DOCKER_HOST=podman_socket, OPENCLAW_CONFIG_DIR=str(state),
+               OPENCLAW_WORKSPACE_DIR=str(state / "workspace"), OPENCLAW_GATEWAY_TOKEN="test")
+    files = ["-p", "octestwatch", "-f", ROOT / "deploy/compose/docker-compose.yml",
+             "-f", HERE / "compose.override.yml", "--profile", "watch"]
+    try:
+        run("docker-compose", *files, "up", "-d", env=env, timeout=300)
+        deadline = time.monotonic() + 60
+        while not (state / "standin-result").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (state / "standin-result").read_text().strip() == "clean"
+        hung_refresh(state)
+        logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-lock-sweeper-watch", env=env).stdout
+        assert "removed stale lock" in logs and "sha256-hung.lock" in logs, logs
     finally:
         run("docker-compose", *files, "down", env=env, check=False, timeout=300)
 

@@ -48,15 +48,7 @@ pod volume that holds OpenClaw's state; it is mounted at /home/node/.openclaw.
     {{- toYaml . | nindent 4 }}
   {{- end }}
   env:
-    - name: OPENCLAW_STATE_DIR
-      value: /home/node/.openclaw
-    - name: LOCK_SWEEPER_BEST_EFFORT
-      value: {{ $s.bestEffort | quote }}
-    - name: LOG_FORMAT
-      value: {{ $s.logFormat | quote }}
-    {{- with $s.env }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "openclaw-lock-sweeper.env" $s | nindent 4 }}
   securityContext:
     {{- toYaml $s.securityContext | nindent 4 }}
   resources:
@@ -64,4 +56,39 @@ pod volume that holds OpenClaw's state; it is mounted at /home/node/.openclaw.
   volumeMounts:
     - name: {{ .volumeName }}
       mountPath: /home/node/.openclaw
+{{- end -}}
+
+{{/*
+The watch sidecar, a native sidecar (Kubernetes 1.29+): list it last among
+the init containers. Same arguments as the init container template.
+*/}}
+{{- define "openclaw-lock-sweeper.watchContainer" -}}
+{{- $s := .sweeper -}}
+- name: lock-sweeper-watch
+  image: {{ include "openclaw-lock-sweeper.image" (list $s.image .appVersion) | quote }}
+  imagePullPolicy: {{ $s.image.pullPolicy }}
+  restartPolicy: Always
+  args:
+    {{- toYaml (concat (list "--watch" $s.watch.interval "--min-age" $s.watch.minAge) $s.extraArgs) | nindent 4 }}
+  env:
+    {{- include "openclaw-lock-sweeper.env" $s | nindent 4 }}
+  securityContext:
+    {{- toYaml $s.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml $s.watch.resources | nindent 4 }}
+  volumeMounts:
+    - name: {{ .volumeName }}
+      mountPath: /home/node/.openclaw
+{{- end -}}
+
+{{- define "openclaw-lock-sweeper.env" -}}
+- name: OPENCLAW_STATE_DIR
+  value: /home/node/.openclaw
+- name: LOCK_SWEEPER_BEST_EFFORT
+  value: {{ .bestEffort | quote }}
+- name: LOG_FORMAT
+  value: {{ .logFormat | quote }}
+{{- with .env }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
