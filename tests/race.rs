@@ -137,22 +137,39 @@ fn no_live_lock_is_ever_removed_under_races() {
     let stop = Arc::new(AtomicBool::new(false));
     let swept = Arc::new(AtomicU64::new(0));
     let changed = Arc::new(AtomicU64::new(0));
+    let aside = Arc::new(AtomicU64::new(0));
 
     let sweeps = {
-        let (state, stop, swept, changed) =
-            (state.clone(), stop.clone(), swept.clone(), changed.clone());
+        let (state, stop, swept, changed, aside) = (
+            state.clone(),
+            stop.clone(),
+            swept.clone(),
+            changed.clone(),
+            aside.clone(),
+        );
         thread::spawn(move || {
             let mut runs = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let run = sweep(&state, &["--report", "json", "--log-level", "warn"]);
-                assert_eq!(run.code, 0, "{}", run.stderr);
                 let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
                 swept.fetch_add(report["swept"].as_u64().unwrap(), Ordering::Relaxed);
                 changed.fetch_add(
                     report["kept"]["changed"].as_u64().unwrap(),
                     Ordering::Relaxed,
                 );
-                assert_eq!(report["errors"], 0, "{}", run.stderr);
+                // The one error the design allows (remove.rs): a file that
+                // was not the judged one, kept aside because its path was
+                // taken meanwhile. Anything else fails the test; what was
+                // kept aside is checked at the end.
+                let allowed = run.stderr.matches("kept under the aside name").count() as u64;
+                assert_eq!(
+                    report["errors"].as_u64().unwrap(),
+                    allowed,
+                    "{}",
+                    run.stderr
+                );
+                assert_eq!(run.code, if allowed > 0 { 1 } else { 0 }, "{}", run.stderr);
+                aside.fetch_add(allowed, Ordering::Relaxed);
                 runs += 1;
             }
             runs
@@ -177,12 +194,25 @@ fn no_live_lock_is_ever_removed_under_races() {
     let recovered: u64 = tallies.iter().map(|t| t.live_recovered).sum();
     let wrong: u64 = tallies.iter().map(|t| t.wrong_removals).sum();
     let waited: u64 = tallies.iter().map(|t| t.waited_for_put_back).sum();
+    // Whatever was kept aside must be a stale lock: never a live one.
+    let kept_aside: Vec<Vec<u8>> = fs::read_dir(state.join("locks/oauth-refresh"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".openclaw-lock-sweeper-")
+        })
+        .map(|e| fs::read(e.path()).unwrap())
+        .collect();
     println!(
         "FIGURE race: {placed} live locks placed over stale ones, {recovered} recovered intact, \
          {wrong} wrong removals; {runs} sweeper runs removed {} stale locks and put back {} changed ones; \
-         {waited} releases found their lock moved aside and got it back; {churn_rounds} directory churn rounds",
+         {waited} releases found their lock moved aside and got it back; {} stale locks kept aside \
+         because their path was taken meanwhile; {churn_rounds} directory churn rounds",
         swept.load(Ordering::Relaxed),
         changed.load(Ordering::Relaxed),
+        aside.load(Ordering::Relaxed),
     );
     assert_eq!(wrong, 0, "a live lock was removed");
     assert_eq!(recovered, placed);
@@ -194,10 +224,12 @@ fn no_live_lock_is_ever_removed_under_races() {
         swept.load(Ordering::Relaxed) > 0,
         "stale locks were swept in between"
     );
-    let leftovers: Vec<_> = fs::read_dir(state.join("locks/oauth-refresh"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with(".openclaw-lock-sweeper-"))
-        .collect();
-    assert!(leftovers.is_empty(), "nothing left aside: {leftovers:?}");
+    assert_eq!(kept_aside.len() as u64, aside.load(Ordering::Relaxed));
+    for bytes in kept_aside {
+        assert_eq!(
+            bytes,
+            lock_bytes(1, OLD),
+            "only stale locks are ever left aside"
+        );
+    }
 }
