@@ -118,28 +118,18 @@ fn names_too_long() {
 
 #[test]
 fn unreadable_lock_file_is_an_error_and_is_kept() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     fs::set_permissions(s, fs::Permissions::from_mode(0o755)).unwrap();
     stale(s.join("locks/secret.lock"));
     stale(s.join("locks/fine.lock"));
-    if is_root() {
-        for p in ["locks", "locks/secret.lock", "locks/fine.lock"] {
-            std::os::unix::fs::chown(s.join(p), Some(65534), Some(65534)).unwrap();
-        }
-    }
+    give_to_nobody(s, &["locks", "locks/secret.lock", "locks/fine.lock"]);
     fs::set_permissions(
         s.join("locks/secret.lock"),
         fs::Permissions::from_mode(0o000),
     )
     .unwrap();
-    let mut cmd = sweeper();
-    cmd.arg("--state-dir").arg(s);
-    if is_root() {
-        cmd.uid(65534).gid(65534);
-    }
-    let run = run_cmd(cmd);
+    let run = sweep_unprivileged(s, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr

@@ -422,27 +422,14 @@ fn leftover_from_an_interrupted_sweep_is_reported() {
 /// runs as `nobody`, since root reads everything.
 #[test]
 fn unreadable_directory_fails_the_sweep_but_not_the_rest() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     fs::set_permissions(s, fs::Permissions::from_mode(0o755)).unwrap();
     stale(s.join("locks/ok/a.lock"));
     stale(s.join("locks/private/b.lock"));
-    let run_as_user = |args: &[&str]| {
-        let mut cmd = sweeper();
-        cmd.arg("--state-dir").arg(s).args(args);
-        if is_root() {
-            cmd.uid(65534).gid(65534);
-        }
-        run_cmd(cmd)
-    };
-    if is_root() {
-        for d in ["locks", "locks/ok", "locks/private"] {
-            std::os::unix::fs::chown(s.join(d), Some(65534), Some(65534)).unwrap();
-        }
-    }
+    give_to_nobody(s, &["locks", "locks/ok", "locks/private"]);
     fs::set_permissions(s.join("locks/private"), fs::Permissions::from_mode(0o000)).unwrap();
-    let run = run_as_user(&[]);
+    let run = sweep_unprivileged(s, &[]);
     fs::set_permissions(s.join("locks/private"), fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
@@ -458,7 +445,7 @@ fn unreadable_directory_fails_the_sweep_but_not_the_rest() {
     assert!(exists(s.join("locks/private/b.lock")));
 
     fs::set_permissions(s.join("locks/private"), fs::Permissions::from_mode(0o000)).unwrap();
-    let run = run_as_user(&["--best-effort"]);
+    let run = sweep_unprivileged(s, &["--best-effort"]);
     fs::set_permissions(s.join("locks/private"), fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -470,7 +457,6 @@ fn unreadable_directory_fails_the_sweep_but_not_the_rest() {
 
 #[test]
 fn lock_that_cannot_be_removed_is_exit_1() {
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     fs::set_permissions(s, fs::Permissions::from_mode(0o755)).unwrap();
@@ -481,12 +467,7 @@ fn lock_that_cannot_be_removed_is_exit_1() {
         fs::Permissions::from_mode(0o555),
     )
     .unwrap();
-    let mut cmd = sweeper();
-    cmd.arg("--state-dir").arg(s);
-    if is_root() {
-        cmd.uid(65534).gid(65534);
-    }
-    let run = run_cmd(cmd);
+    let run = sweep_unprivileged(s, &[]);
     fs::set_permissions(
         s.join("locks/oauth-refresh"),
         fs::Permissions::from_mode(0o755),

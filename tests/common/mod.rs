@@ -104,3 +104,27 @@ pub fn exists(path: impl AsRef<Path>) -> bool {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// `nobody`: permission tests run the sweeper as this user when they run as
+/// root, since root reads everything.
+const NOBODY: u32 = 65534;
+
+/// Hands `paths` (relative to `root`) to `nobody` when the tests run as root.
+pub fn give_to_nobody(root: &Path, paths: &[&str]) {
+    if is_root() {
+        for p in paths {
+            std::os::unix::fs::chown(root.join(p), Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    }
+}
+
+/// The sweeper on `state`, as `nobody` when the tests run as root.
+pub fn sweep_unprivileged(state: &Path, args: &[&str]) -> Run {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = sweeper();
+    cmd.arg("--state-dir").arg(state).args(args);
+    if is_root() {
+        cmd.uid(NOBODY).gid(NOBODY);
+    }
+    run_cmd(cmd)
+}
