@@ -19,7 +19,20 @@ if ((${#need[@]})); then
 fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pytest==8.4.2 PyYAML==6.0.3
-command -v kubectl >/dev/null || { echo "tests/deploy/run.sh: kubectl (for kustomize) is required" >&2; exit 1; }
+
+# Every external command the deploy tests call, checked once after the
+# install step, so a missing one is one line here and not a stack trace per
+# test. kubectl (for kustomize) comes with the machine, not from this script.
+missing=()
+for cmd in podman runc conmon catatonit docker-compose busybox kubectl kubernetes-validate; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+done
+[ -x /bin/busybox ] || missing+=("/bin/busybox (busybox-static)")
+python3 -c 'import helm_python, pytest, yaml' 2>/dev/null || missing+=("python modules helm_python, pytest, yaml")
+if ((${#missing[@]})); then
+    echo "tests/deploy/run.sh: missing after the install step: ${missing[*]}" >&2
+    exit 1
+fi
 
 target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet --target "$target"

@@ -80,12 +80,14 @@ def images(tmp_path_factory):
     ctx = tmp_path_factory.mktemp("sweeper-build")
     shutil.copy(os.environ["SWEEPER_STATIC_BIN"], ctx / "openclaw-lock-sweeper")
     # The Dockerfile as shipped; its build stage replaced by the built binary.
-    run("podman", "build", "--build-context", f"build={ctx}", "-t", SWEEPER_IMAGE, ROOT)
+    # No step of either build needs a network: --network=none keeps podman from
+    # asking netavark (and, through it, the host's iptables) for one.
+    run("podman", "build", "--network=none", "--build-context", f"build={ctx}", "-t", SWEEPER_IMAGE, ROOT)
     standin = tmp_path_factory.mktemp("standin-build")
     for f in ["Containerfile", "node"]:
         shutil.copy(HERE / "standin" / f, standin / f)
     shutil.copy("/bin/busybox", standin / "busybox")
-    run("podman", "build", "-t", STANDIN_IMAGE, "-f", standin / "Containerfile", standin)
+    run("podman", "build", "--network=none", "-t", STANDIN_IMAGE, "-f", standin / "Containerfile", standin)
     yield
     run("podman", "rmi", "-f", SWEEPER_IMAGE, STANDIN_IMAGE, check=False)
 
