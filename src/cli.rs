@@ -18,13 +18,17 @@ container the gateway is pid 1, which always exists, so a lock left behind by
 a killed refresh is honoured forever: every refresh times out with
 `refresh_contention` and the gateway falls back to another provider.
 
-Run this before the gateway starts (an init container on the same volume). It
-removes every `*.lock` under `locks/` and directly in `agents/*/agent/` that
-is a small regular file holding a JSON object whose `pid` is in the holder set
-(default: 1). It never follows a symlink, never leaves the state dir, keeps
-anything else, logs every decision to stderr and exits.
+Run this before the gateway starts: an init container on the same volume, or
+as the gateway's own command (`-- CMD`), which also covers a gateway container
+restarted in place, where init containers do not run again. It removes every
+`*.lock` under `locks/` and directly in `agents/*/agent/` that is a small
+regular file holding a JSON object whose `pid` is in the holder set (default:
+1). It never follows a symlink, never leaves the state dir, keeps anything
+else, logs every decision to stderr and exits (or execs CMD).
 
 Usage: openclaw-lock-sweeper [OPTIONS]
+       openclaw-lock-sweeper [OPTIONS] -- CMD [ARGS...]
+       openclaw-lock-sweeper --install DIR
 
 Options:
       --state-dir <DIR>        OpenClaw's state dir [env: OPENCLAW_STATE_DIR]
@@ -61,9 +65,24 @@ Options:
   -h, --help                   Print help
   -V, --version                Print version
 
+Wrapper mode (`-- CMD [ARGS...]`): sweep, then replace this process with CMD
+(searched in PATH when it has no slash), so CMD keeps the pid (1 in its
+container), gets the signals and its exit code is the container's; stdout is
+left to CMD. The holder set then also holds this process's own pid, the pid
+CMD will run as: a lock naming it was left by an earlier run of CMD. CMD is
+not run after exit 2, nor after exit 1 unless --best-effort; --dry-run still
+runs it. Not with --watch or --report json.
+
+      --install <DIR>          Copy this binary to DIR/openclaw-lock-sweeper
+                               (mode 0755, under a temporary name, then
+                               renamed) and exit: how an init container puts
+                               the wrapper on a volume the gateway mounts
+
 Boolean variables take true/false, 1/0, yes/no or on/off.
 Exit codes: 0 done (or nothing to do); 1 some lock could not be removed or
-some directory could not be read; 2 bad usage or configuration.
+some directory could not be read; 2 bad usage or configuration; in wrapper
+mode 126 CMD could not be run, 127 CMD was not found (as env(1)), and once
+CMD runs, its own exit code.
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +98,9 @@ pub struct Args {
     pub report: Report,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// `-- CMD [ARGS...]`: the command to exec after the sweep; empty when
+    /// not wrapping.
+    pub exec: Vec<OsString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +119,8 @@ pub enum LogFormat {
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Sweep(Args),
+    /// `--install DIR`.
+    Install(PathBuf),
     Help,
     Version,
 }
@@ -108,8 +132,16 @@ pub fn parse(
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Command, Error> {
     use lexopt::prelude::*;
+    // Everything after the first `--` is the wrapped command, untouched.
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let exec = args.iter().position(|a| a == "--").map(|i| {
+        let cmd = args.split_off(i + 1);
+        args.pop();
+        cmd
+    });
     let mut cli: Vec<(&'static str, String)> = Vec::new();
     let mut state_dir = None;
+    let mut install = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(usage)? {
         let flag = match arg {
@@ -117,6 +149,10 @@ pub fn parse(
             Short('V') | Long("version") => return Ok(Command::Version),
             Long("state-dir") => {
                 state_dir = Some(PathBuf::from(parser.value().map_err(usage)?));
+                continue;
+            }
+            Long("install") => {
+                install = Some(PathBuf::from(parser.value().map_err(usage)?));
                 continue;
             }
             Long("any-holder") | Long("dry-run") | Long("best-effort") => {
@@ -133,7 +169,23 @@ pub fn parse(
             .map_err(|_| Error::Usage(format!("--{flag}: not UTF-8")))?;
         cli.push((flag, value));
     }
-    Ok(Command::Sweep(resolve(state_dir, &cli, env)?))
+    if let Some(dir) = install {
+        if !cli.is_empty() || state_dir.is_some() || exec.is_some() {
+            return Err(Error::Usage(
+                "--install DIR takes no other flag and no command".into(),
+            ));
+        }
+        return Ok(Command::Install(dir));
+    }
+    let exec = match exec {
+        Some(cmd) if cmd.is_empty() => {
+            return Err(Error::Usage(
+                "`--` must be followed by the command to run".into(),
+            ));
+        }
+        cmd => cmd.unwrap_or_default(),
+    };
+    Ok(Command::Sweep(resolve(state_dir, &cli, exec, env)?))
 }
 
 /// Flags that take a value, besides --state-dir (which may be any path).
@@ -175,6 +227,7 @@ fn usage(e: impl std::fmt::Display) -> Error {
 fn resolve(
     state_dir: Option<PathBuf>,
     cli: &[(&'static str, String)],
+    exec: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Args, Error> {
     // The values of a flag with where they came from: the command line, else
@@ -250,6 +303,11 @@ fn resolve(
             Duration::ZERO => {
                 return Err(invalid(&source, &v, "the interval must be longer than 0"));
             }
+            _ if !exec.is_empty() => {
+                return Err(Error::Usage(format!(
+                    "{source} cannot be used with `-- CMD`: the watch never ends, so CMD would never start"
+                )));
+            }
             interval => Some(interval),
         },
     };
@@ -257,6 +315,11 @@ fn resolve(
         None => Report::None,
         Some((v, source)) => match v.as_str() {
             "none" => Report::None,
+            "json" if !exec.is_empty() => {
+                return Err(Error::Usage(format!(
+                    "{source}=json cannot be used with `-- CMD`: stdout belongs to CMD"
+                )));
+            }
             "json" => Report::Json,
             _ => return Err(invalid(&source, &v, "expected none or json")),
         },
@@ -281,6 +344,7 @@ fn resolve(
         report,
         log_format,
         log_level: last("log-level")?.map_or_else(|| "info".to_owned(), |(v, _)| v),
+        exec,
     })
 }
 
@@ -453,6 +517,41 @@ mod tests {
                 matches!(err, Error::Usage(_) | Error::Duration { .. }),
                 "{argv:?}: {err:?}"
             );
+            assert!(err.to_string().contains(needle), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn wrapper_and_install() {
+        let a = args(&["--dry-run", "--", "node", "--", "-x"], &[]);
+        assert!(a.dry_run);
+        assert_eq!(a.exec, ["node", "--", "-x"].map(OsString::from));
+        assert!(args(&[], &[]).exec.is_empty());
+        assert_eq!(
+            parse_with(&["--install", "/opt/x"], &[("LOCK_SWEEPER_DRY_RUN", "1")]).unwrap(),
+            Command::Install(PathBuf::from("/opt/x")),
+            "the sweeper's variables do not matter to --install"
+        );
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 6] = [
+            (&["--"], &[], "followed by the command"),
+            (&["--watch", "1s", "--", "node"], &[], "--watch cannot"),
+            (
+                &["--", "node"],
+                &[("LOCK_SWEEPER_WATCH", "1s")],
+                "LOCK_SWEEPER_WATCH cannot",
+            ),
+            (
+                &["--report", "json", "--", "node"],
+                &[],
+                "stdout belongs to CMD",
+            ),
+            (&["--install", "/d", "--dry-run"], &[], "no other flag"),
+            (&["--install", "/d", "--", "node"], &[], "no other flag"),
+        ];
+        for (argv, vars, needle) in cases {
+            let err = parse_with(argv, vars).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{argv:?}: {err:?}");
             assert!(err.to_string().contains(needle), "{argv:?}: {err}");
         }
     }

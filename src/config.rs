@@ -65,7 +65,9 @@ impl std::fmt::Display for Holders {
 }
 
 impl Config {
-    pub fn from_args(args: Args) -> Result<Config, Error> {
+    /// `wrapping`: wrapper mode (`-- CMD`), where this process's own pid is
+    /// the one CMD will run as.
+    pub fn from_args(args: Args, wrapping: bool) -> Result<Config, Error> {
         let env = |name: &str| std::env::var_os(name);
         let (state_dir, state_dir_source) = resolve_state_dir(args.state_dir.as_deref(), env)?;
         let patterns = DEFAULT_PATTERNS
@@ -74,13 +76,22 @@ impl Config {
             .chain(args.include.iter().map(|p| p.trim().to_owned()))
             .map(|p| Pattern::parse(&p))
             .collect::<Result<_, _>>()?;
-        let holders = if args.any_holder {
+        let mut holders = if args.any_holder {
             Holders::Any
         } else if args.holder_pid.is_empty() {
             Holders::Pids(vec![1])
         } else {
             Holders::Pids(args.holder_pid)
         };
+        // The wrapped command will run as this very pid, and nothing runs as
+        // it yet: a lock naming it was left by an earlier run of the command
+        // in this container (under `init: true`, say, where it is not pid 1).
+        if let (true, Holders::Pids(pids)) = (wrapping, &mut holders) {
+            let own = std::process::id();
+            if !pids.contains(&own) {
+                pids.push(own);
+            }
+        }
         // Beside a running gateway a young lock may be live: age is required.
         let min_age = match (args.watch, args.min_age) {
             (Some(_), None) => Some(WATCH_DEFAULT_MIN_AGE),

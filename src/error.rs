@@ -24,6 +24,12 @@ pub enum Error {
     #[error("state dir {}: {reason}", path.display())]
     StateDir { path: PathBuf, reason: String },
 
+    #[error("cannot install into {}: {source}", dir.display())]
+    Install {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+
     /// A system call failed on a path; `path` is relative to the state dir
     /// (already escaped for display) unless the state dir itself failed.
     #[error("cannot {op} {path}: {}", std::io::Error::from(*errno))]
@@ -39,7 +45,7 @@ impl Error {
     /// system refused is a failed sweep (1).
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Io { .. } => ExitCode::Failure,
+            Error::Io { .. } | Error::Install { .. } => ExitCode::Failure,
             _ => ExitCode::Usage,
         }
     }

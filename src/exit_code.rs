@@ -12,6 +12,11 @@ pub enum ExitCode {
     /// Bad usage or configuration: nothing was swept. 2 is what clap and
     /// most Unix tools use for usage errors.
     Usage,
+    /// Wrapper mode: the command exists but could not be executed. 126 and
+    /// 127 are what env(1), the shells and `docker run` use.
+    CannotExec,
+    /// Wrapper mode: the command was not found.
+    NotFound,
 }
 
 impl From<ExitCode> for i32 {
@@ -20,6 +25,8 @@ impl From<ExitCode> for i32 {
             ExitCode::Success => 0,
             ExitCode::Failure => 1,
             ExitCode::Usage => 2,
+            ExitCode::CannotExec => 126,
+            ExitCode::NotFound => 127,
         }
     }
 }
@@ -44,6 +51,8 @@ mod tests {
         assert_eq!(i32::from(ExitCode::Success), 0);
         assert_eq!(i32::from(ExitCode::Failure), 1);
         assert_eq!(i32::from(ExitCode::Usage), 2);
+        assert_eq!(i32::from(ExitCode::CannotExec), 126);
+        assert_eq!(i32::from(ExitCode::NotFound), 127);
     }
 
     #[test]

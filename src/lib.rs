@@ -6,7 +6,9 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod exit_code;
+pub mod install;
 pub mod judge;
 pub mod lock;
 pub mod remove;

@@ -3,11 +3,23 @@ use std::time::Instant;
 use openclaw_lock_sweeper::cli::{self, Args, Command, Report};
 use openclaw_lock_sweeper::config::Config;
 use openclaw_lock_sweeper::exit_code::ExitCode;
-use openclaw_lock_sweeper::{report, sweep, watch};
+use openclaw_lock_sweeper::{exec, install, report, sweep, watch};
 
 fn main() -> std::process::ExitCode {
-    let args = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+    let mut args = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
         Ok(Command::Sweep(args)) => args,
+        Ok(Command::Install(dir)) => {
+            return match install::install(&dir) {
+                Ok(path) => {
+                    eprintln!("openclaw-lock-sweeper: installed {}", path.display());
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("openclaw-lock-sweeper: {e}");
+                    exit(e.exit_code())
+                }
+            };
+        }
         Ok(Command::Help) => {
             print!("{}", cli::HELP);
             return std::process::ExitCode::SUCCESS;
@@ -21,13 +33,19 @@ fn main() -> std::process::ExitCode {
             return exit(e.exit_code());
         }
     };
+    let wrapped = std::mem::take(&mut args.exec);
     let code = match report::init_logging(args.log_format, &args.log_level) {
-        Ok(()) => run(args),
+        Ok(()) => run(args, !wrapped.is_empty()),
         Err(e) => {
             eprintln!("openclaw-lock-sweeper: {e}");
             e.exit_code()
         }
     };
+    // Wrapper mode runs the command only after a sweep that succeeded (or
+    // whose errors --best-effort forgave): never after a usage error.
+    if code == ExitCode::Success && !wrapped.is_empty() {
+        return exit(exec::exec(wrapped));
+    }
     exit(code)
 }
 
@@ -36,9 +54,9 @@ fn exit(code: ExitCode) -> std::process::ExitCode {
     std::process::ExitCode::from(i32::from(code) as u8)
 }
 
-fn run(args: Args) -> ExitCode {
+fn run(args: Args, wrapping: bool) -> ExitCode {
     let started = Instant::now();
-    let config = match Config::from_args(args) {
+    let config = match Config::from_args(args, wrapping) {
         Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "bad configuration; nothing swept");
@@ -55,6 +73,7 @@ fn run(args: Args) -> ExitCode {
         min_age_s = config.min_age.map(|d| d.as_secs()),
         watch_s = config.watch.map(|d| d.as_secs_f64()),
         dry_run = config.dry_run,
+        wrapping,
         "sweeping"
     );
     if let Some(interval) = config.watch {
