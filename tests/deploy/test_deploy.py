@@ -120,16 +120,17 @@ def test_image_is_small_static_and_runs_on_a_bind_mounted_state_dir(images, tmp_
 # === podman kube play ===
 
 
-def play(manifests, state_dir_seed, tmp_path, while_running=None):
+def play(manifests, state_dir_seed, tmp_path, while_running=None, restart="Never", gateway_env=None):
     """Plays rendered manifests with podman and returns what the stand-in
     gateway saw ("clean", or the lock paths it found); `while_running(state)`
-    runs once the gateway is up.
+    runs once the gateway is up. `restart` is the pod's restartPolicy (the
+    restart tests use OnFailure); `gateway_env` is added to the gateway's env.
 
     Adapted for podman on a machine with no cluster: the claim becomes a
     pre-seeded podman volume of the same name, Services and container ports
     go (no network), secret-backed env becomes literal, and the pod runs with
-    restartPolicy Never, since podman 4.3 applies a Deployment's Always to
-    init containers too and restarts them in a loop. Podman 4.3 has no native
+    restartPolicy Never (or OnFailure), since podman 4.3 applies a
+    Deployment's Always to init containers too and restarts them in a loop. Podman 4.3 has no native
     sidecars (init containers with restartPolicy: Always): the watch sidecar
     runs as a regular container of the pod, its interval cut to 500 ms."""
     docs = [d for d in yaml.safe_load_all(manifests) if d and d["kind"] not in ("PersistentVolumeClaim", "Service")]
@@ -138,7 +139,9 @@ def play(manifests, state_dir_seed, tmp_path, while_running=None):
         if d["kind"] != "Deployment":
             continue
         spec = d["spec"]["template"]["spec"]
-        spec["restartPolicy"] = "Never"
+        spec["restartPolicy"] = restart
+        spec["containers"][0].setdefault("env", []).extend(
+            {"name": k, "value": v} for k, v in (gateway_env or {}).items())
         for c in [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]:
             spec["initContainers"].remove(c)
             del c["restartPolicy"]
@@ -236,6 +239,31 @@ def hung_refresh(state, timeout=10):
     young.unlink()
 
 
+def restarted_in_place(state, container_suffix):
+    """Waits for the stand-in gateway to take its lock, SIGKILLs it from the
+    host as the kernel's OOM killer would, and waits for the runtime to start
+    the same container again. Returns the stand-in's two start records."""
+    starts = state / "standin-starts"
+    lock = state / "locks/oauth-refresh/lock-standin.lock"
+    deadline = time.monotonic() + 60
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert lock.exists(), "the stand-in took its lock"
+    names = run("podman", "ps", "--format", "{{.Names}}").stdout.split()
+    (name,) = [n for n in names if n.endswith(container_suffix)]
+    pid = int(run("podman", "inspect", "--format", "{{.State.Pid}}", name).stdout)
+    os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    while len(starts.read_text().splitlines()) < 2 and time.monotonic() - started < 60:
+        time.sleep(0.1)
+    lines = starts.read_text().splitlines()
+    assert len(lines) >= 2, f"the runtime restarted the gateway in place: {lines}"
+    figure(f"restart in place, SIGKILL to second start (s), {name}", round(time.monotonic() - started, 2))
+    restarts = json.loads(run("podman", "inspect", "--format", "{{json .RestartCount}}", name).stdout)
+    assert restarts >= 1, "the same container, restarted by its policy"
+    return lines[:2]
+
+
 def readme_kustomize_overlay(tmp_path):
     """The README's overlay, with OpenClaw's manifests as `openclaw/` and this
     repo's component as `lock-sweeper/`, exactly as it tells readers."""
@@ -244,7 +272,7 @@ def readme_kustomize_overlay(tmp_path):
     (overlay / "openclaw").mkdir()
     # OpenClaw's scripts/k8s/manifests keeps one file per object.
     files = {"PersistentVolumeClaim": "pvc", "ConfigMap": "configmap", "Deployment": "deployment", "Service": "service"}
-    for doc in yaml.safe_load_all((ROOT / "deploy/kubernetes/example/openclaw.yaml").read_text()):
+    for doc in yaml.safe_load_all((ROOT / "deploy/kubernetes/openclaw/openclaw.yaml").read_text()):
         (overlay / "openclaw" / f"{files[doc['kind']]}.yaml").write_text(yaml.safe_dump(doc))
     (overlay / "kustomization.yaml").write_text(readme_snippet("kustomization"))
     return overlay
@@ -276,13 +304,38 @@ def test_kube_play_kubernetes(images, tmp_path, toggle):
     if toggle == "on":
         manifests = kustomize(readme_kustomize_overlay(tmp_path))
     else:
-        manifests = (ROOT / "deploy/kubernetes/example/openclaw.yaml").read_text()
+        manifests = (ROOT / "deploy/kubernetes/openclaw/openclaw.yaml").read_text()
     seen, left, intact = play(manifests, seed, tmp_path)
     if toggle == "on":
         assert seen == "clean" and left == [] and intact
     else:
         assert "locks/oauth-refresh/sha256-" in seen, "without the sweeper the gateway meets the stale lock"
         assert len(left) == 3
+
+
+@pytest.mark.parametrize("mode", ["init", "wrap", "helm-wrap"])
+def test_kube_play_gateway_restarted_in_place(images, tmp_path, mode):
+    """The kubelet restarts an OOM-killed gateway container in place: the pod
+    stays, its init containers do not run again. Only the wrapper sweeps at
+    the second start."""
+    if mode == "helm-wrap":
+        values = helm_values("on")
+        values["lockSweeper"]["mode"] = "wrap"
+        manifests = render(values)
+    else:
+        manifests = kustomize(ROOT / "deploy/kubernetes" / ("example" if mode == "init" else "example-wrap"))
+    starts = []
+    seen, left, intact = play(manifests, seed, tmp_path, restart="OnFailure", gateway_env={"STANDIN_TAKE_LOCK": "1"},
+                              while_running=lambda state: starts.extend(restarted_in_place(state, "-gateway")))
+    first, second = starts
+    assert first == "pid=1 locks= wedged=", "the pod's first start is clean either way"
+    if mode == "init":
+        lock = "/home/node/.openclaw/locks/oauth-refresh/lock-standin.lock"
+        assert second == f"pid=1 locks={lock} wedged={lock}", \
+            "the init container did not run again: the dead pid-1 lock wedges the restarted gateway"
+    else:
+        assert second == "pid=1 locks= wedged=", "the wrapper swept the dead pid-1 lock; the gateway is pid 1 again"
+    assert intact
 
 
 # === Helm ===
@@ -415,6 +468,45 @@ def test_compose(images, tmp_path, podman_socket):
         assert logs.count("removed stale lock") == 3, logs
     finally:
         run("docker-compose", *files, "down", env=env, check=False, timeout=300)
+
+
+@pytest.mark.parametrize("mode", ["init", "wrap"])
+def test_compose_gateway_restarted(images, tmp_path, podman_socket, mode):
+    """`restart: on-failure` restarts a killed gateway without re-running the
+    one-shot service; with docker-compose.wrap.yml the gateway's entrypoint
+    sweeps at every start. Under `init: true` the gateway is not pid 1 but
+    gets the same pid at every start; the wrapper counts its own pid, which
+    the gateway keeps, as a dead holder."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "workspace").mkdir()
+    seed(state, pid=1)
+    env = dict(ENV, DOCKER_HOST=podman_socket, OPENCLAW_CONFIG_DIR=str(state),
+               OPENCLAW_WORKSPACE_DIR=str(state / "workspace"), OPENCLAW_GATEWAY_TOKEN="test")
+    files = ["-p", f"octest{mode}", "-f", ROOT / "deploy/compose/docker-compose.yml"]
+    if mode == "wrap":
+        files += ["-f", ROOT / "deploy/compose/docker-compose.wrap.yml"]
+    files += ["-f", HERE / "compose.override.yml", "-f", HERE / "compose.restart.yml"]
+    try:
+        run("docker-compose", *files, "up", "-d", env=env, timeout=300)
+        first, second = restarted_in_place(state, "openclaw-gateway_1")
+        assert not first.startswith("pid=1 "), "under init: true the gateway is not pid 1"
+        # Before the first start the one-shot service (or the wrapper) swept
+        # the seeded locks.
+        assert first.endswith(" locks= wedged="), first
+        if mode == "init":
+            assert "locks=/home/node/.openclaw/locks/oauth-refresh/lock-standin.lock" in second, \
+                f"the one-shot service did not run again: the dead gateway's lock is still there: {second}"
+        else:
+            # The wrapper removes a lock naming its own pid, the one the
+            # gateway keeps; one naming another pid, dead in this new
+            # container, OpenClaw reclaims itself. Either way, no wedge.
+            assert second.endswith(" wedged="), second
+            logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-gateway", env=env).stdout
+            assert logs.count("starting the wrapped command") == 2, logs
+        assert user_files_intact(state)
+    finally:
+        run("docker-compose", *files, "down", "-v", env=env, check=False, timeout=300)
 
 
 def test_compose_watch_profile(images, tmp_path, podman_socket):

@@ -81,6 +81,55 @@ the init containers. Same arguments as the init container template.
       mountPath: /home/node/.openclaw
 {{- end -}}
 
+{{/*
+Wrapper mode, in two parts for charts that include them: the init container
+that installs the sweeper on the "lock-sweeper-bin" emptyDir volume (add that
+volume to the pod), and the gateway's command prefixed with the sweeper:
+
+  initContainers:
+    {{- include "openclaw-lock-sweeper.installContainer" (dict "sweeper" .Values.lockSweeper "appVersion" "0.1.0") | nindent 4 }}
+  containers:
+    - name: gateway
+      command:
+        {{- include "openclaw-lock-sweeper.wrap" (dict "sweeper" .Values.lockSweeper "command" (list "node" "/app/dist/index.js" "gateway" "run")) | nindent 8 }}
+      volumeMounts:
+        - name: lock-sweeper-bin
+          mountPath: /opt/lock-sweeper
+          readOnly: true
+  volumes:
+    - name: lock-sweeper-bin
+      emptyDir:
+        sizeLimit: 16Mi
+
+The wrapper takes its settings as flags, not env, so the gateway's own
+environment is left as it is; it finds the state dir as OpenClaw does, from
+the gateway's HOME.
+*/}}
+{{- define "openclaw-lock-sweeper.installContainer" -}}
+{{- $s := .sweeper -}}
+- name: lock-sweeper-install
+  image: {{ include "openclaw-lock-sweeper.image" (list $s.image .appVersion) | quote }}
+  imagePullPolicy: {{ $s.image.pullPolicy }}
+  args:
+    - --install
+    - /opt/lock-sweeper
+  securityContext:
+    {{- toYaml $s.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml $s.resources | nindent 4 }}
+  volumeMounts:
+    - name: lock-sweeper-bin
+      mountPath: /opt/lock-sweeper
+{{- end -}}
+
+{{- define "openclaw-lock-sweeper.wrap" -}}
+{{- $s := .sweeper -}}
+{{- $flags := concat $s.args $s.extraArgs -}}
+{{- if $s.bestEffort }}{{ $flags = append $flags "--best-effort" }}{{ end -}}
+{{- $flags = concat $flags (list "--log-format" $s.logFormat) -}}
+{{- toYaml (concat (list "/opt/lock-sweeper/openclaw-lock-sweeper") $flags (list "--") .command) }}
+{{- end -}}
+
 {{- define "openclaw-lock-sweeper.env" -}}
 - name: OPENCLAW_STATE_DIR
   value: /home/node/.openclaw
