@@ -120,11 +120,13 @@ def test_image_is_small_static_and_runs_on_a_bind_mounted_state_dir(images, tmp_
 # === podman kube play ===
 
 
-def play(manifests, state_dir_seed, tmp_path, while_running=None, restart="Never", gateway_env=None):
+def play(manifests, state_dir_seed, tmp_path, while_running=None, restart="Never", gateway_env=None,
+         pod_spec=None, watch_min_age=None):
     """Plays rendered manifests with podman and returns what the stand-in
     gateway saw ("clean", or the lock paths it found); `while_running(state)`
     runs once the gateway is up. `restart` is the pod's restartPolicy (the
-    restart tests use OnFailure); `gateway_env` is added to the gateway's env.
+    restart tests use OnFailure); `gateway_env` is added to the gateway's env,
+    `pod_spec` to the pod's spec; `watch_min_age` replaces the sidecar's.
 
     Adapted for podman on a machine with no cluster: the claim becomes a
     pre-seeded podman volume of the same name, Services and container ports
@@ -140,12 +142,16 @@ def play(manifests, state_dir_seed, tmp_path, while_running=None, restart="Never
             continue
         spec = d["spec"]["template"]["spec"]
         spec["restartPolicy"] = restart
+        spec.update(pod_spec or {})
         spec["containers"][0].setdefault("env", []).extend(
             {"name": k, "value": v} for k, v in (gateway_env or {}).items())
         for c in [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]:
             spec["initContainers"].remove(c)
             del c["restartPolicy"]
             c["args"][c["args"].index("--watch") + 1] = "500ms"
+            if watch_min_age:
+                c["env"] = [e for e in c["env"] if e["name"] != "LOCK_SWEEPER_MIN_AGE"]
+                c["args"] += ["--min-age", watch_min_age]
             spec["containers"].append(c)
         for c in spec.get("initContainers", []) + spec["containers"]:
             c["image"] = SWEEPER_IMAGE if "openclaw-lock-sweeper" in c["image"] else STANDIN_IMAGE
@@ -336,6 +342,52 @@ def test_kube_play_gateway_restarted_in_place(images, tmp_path, mode):
     else:
         assert second == "pid=1 locks= wedged=", "the wrapper swept the dead pid-1 lock; the gateway is pid 1 again"
     assert intact
+
+
+def test_kube_play_watch_sidecar_after_a_restart_in_place(images, tmp_path):
+    """The watch sidecar does clear the dead lock a restarted gateway meets,
+    but only once it is older than --min-age (cut to 2 s here; 3 minutes as
+    shipped): until then the gateway fails and is restarted, with back-off."""
+    manifests = kustomize(ROOT / "deploy/kubernetes/example-watch")
+    starts = []
+
+    def restart_then_wait_for_clean(state):
+        starts.extend(restarted_in_place(state, "-gateway"))
+        log = state / "standin-starts"
+        deadline = time.monotonic() + 60
+        while not log.read_text().splitlines()[-1].endswith(" wedged=") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        starts.extend(log.read_text().splitlines()[2:])
+
+    play(manifests, seed, tmp_path, restart="OnFailure", gateway_env={"STANDIN_TAKE_LOCK": "1"},
+         while_running=restart_then_wait_for_clean, watch_min_age="2s")
+    assert starts[0] == "pid=1 locks= wedged="
+    assert "wedged=/home/node/.openclaw/locks/oauth-refresh/lock-standin.lock" in starts[1], starts
+    assert starts[-1].endswith(" wedged="), f"a later start is clean once the sidecar swept: {starts}"
+    figure("watch sidecar: gateway starts until clean after an in-place restart", len(starts) - 1)
+
+
+def test_kube_play_share_process_namespace(images, tmp_path):
+    """shareProcessNamespace: true takes the gateway off pid 1 (the pod's
+    infra process is pid 1): a restarted gateway gets a new pid, so the dead
+    one's lock names a pid that is not running and OpenClaw's own pid check
+    reclaims it, with no sweeper. What it does not fix: a lock naming pid 1,
+    which is now the infra process and alive for the pod's lifetime (every
+    lock a gateway left before the switch, when it was pid 1)."""
+    manifests = (ROOT / "deploy/kubernetes/openclaw/openclaw.yaml").read_text()
+    starts = []
+    play(manifests, lambda state: None, tmp_path, restart="OnFailure", gateway_env={"STANDIN_TAKE_LOCK": "1"},
+         pod_spec={"shareProcessNamespace": True},
+         while_running=lambda state: starts.extend(restarted_in_place(state, "-gateway")))
+    first, second = starts
+    first_pid, second_pid = first.split()[0], second.split()[0]
+    assert first_pid != "pid=1" and first.endswith(" locks= wedged="), first
+    assert second_pid not in (first_pid, "pid=1"), starts
+    assert "locks=/home/node/.openclaw/locks/oauth-refresh/lock-standin.lock" in second and second.endswith(" wedged="), \
+        f"the lock is still there but names a dead pid: not a wedge: {second}"
+    # And the case it does not fix: a pid-1 lock from before.
+    seen, left, intact = play(manifests, seed, tmp_path, pod_spec={"shareProcessNamespace": True})
+    assert "locks/oauth-refresh/sha256-" in seen, "pid 1 is the infra process: alive, so the lock wedges"
 
 
 # === Helm ===
