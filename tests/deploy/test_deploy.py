@@ -584,6 +584,32 @@ def test_compose_watch_profile(images, tmp_path, podman_socket):
         run("docker-compose", *files, "down", env=env, check=False, timeout=300)
 
 
+def test_readme_wrap_snippets_are_the_shipped_ones(tmp_path):
+    assert readme_snippet("compose-wrap") == (ROOT / "deploy/compose/docker-compose.wrap.yml").read_text()
+    values = helm_values("on")
+    values["lockSweeper"].update(yaml.safe_load(readme_snippet("helm-wrap-values"))["lockSweeper"])
+    manifests = render(values)
+    validate(manifests, tmp_path)
+    dep = next(d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Deployment")
+    spec = dep["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["lock-sweeper-install", "init-config"]
+    assert_hardened_install(spec["initContainers"][0])
+    gateway = spec["containers"][0]
+    assert gateway["command"][:4] == ["/opt/lock-sweeper/openclaw-lock-sweeper", "--best-effort", "--log-format", "text"]
+    assert gateway["command"][4:] == ["--", "node", "/app/dist/index.js", "gateway", "run"]
+    kustomized = kustomize(ROOT / "deploy/kubernetes/example-wrap")
+    validate(kustomized, tmp_path)
+    dep = next(d for d in yaml.safe_load_all(kustomized) if d and d["kind"] == "Deployment")
+    assert_hardened_install(dep["spec"]["template"]["spec"]["initContainers"][0])
+
+
+def assert_hardened_install(c):
+    assert c["name"] == "lock-sweeper-install" and c["args"] == ["--install", "/opt/lock-sweeper"]
+    sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"]
+    assert c["volumeMounts"] == [{"name": "lock-sweeper-bin", "mountPath": "/opt/lock-sweeper"}]
+
+
 def test_readme_compose_snippet_is_the_shipped_service():
     snippet = yaml.safe_load(readme_snippet("compose"))
     shipped = yaml.safe_load((ROOT / "deploy/compose/docker-compose.yml").read_text())["services"]
