@@ -13,8 +13,8 @@ try {
   const lock = await acquireFileLock(target, options);
   const elapsedMs = performance.now() - started;
   await lock.release();
-  console.log(JSON.stringify({ ok: true, elapsedMs }));
+  console.log(JSON.stringify({ ok: true, elapsedMs, pid: process.pid }));
 } catch (err) {
   const elapsedMs = performance.now() - started;
-  console.log(JSON.stringify({ ok: false, code: err.code ?? null, message: err.message, elapsedMs }));
+  console.log(JSON.stringify({ ok: false, code: err.code ?? null, message: err.message, elapsedMs, pid: process.pid }));
 }

@@ -87,6 +87,16 @@ function acquire(version, target, staleRecovery) {
   return JSON.parse(r.stdout);
 }
 
+/** The acquire as pid 1 of a new PID namespace: a gateway container started
+ * again in place. `wrapped`: its command runs through the sweeper. */
+function acquireAsRestartedPid1(version, state, target, wrapped) {
+  const wrapper = wrapped ? [bin, "--state-dir", state, "--"] : [];
+  const args = ["--pid", "--fork", "--mount-proc", ...wrapper, process.execPath, path.join(here, "acquire.mjs"), path.join(cache, version), target];
+  const r = spawnSync("unshare", args, { encoding: "utf8", timeout: 60_000, env: { PATH: process.env.PATH } });
+  assert.equal(r.status, 0, r.stderr);
+  return { ...JSON.parse(r.stdout), log: r.stderr };
+}
+
 function sweep(state, args = []) {
   const r = spawnSync(bin, ["--state-dir", state, "--log-format", "json", "--report", "json", ...args], {
     encoding: "utf8",
@@ -174,6 +184,34 @@ for (const version of VERSIONS) {
       assert.equal(after.ok, true);
       assert.ok(after.elapsedMs < 1000, `acquire took ${after.elapsedMs} ms`);
     }
+  });
+}
+
+for (const version of VERSIONS) {
+  test(`openclaw@${version}: the killed gateway restarted in place as pid 1, plain and under the wrapper`, async (t) => {
+    // The kubelet restarts an OOM-killed container in place: no init
+    // container runs, and the new gateway is pid 1 again.
+    const state = newState();
+    t.after(() => rmSync(state, { recursive: true, force: true }));
+    const target = targets(state)["oauth-refresh"];
+    await holdAndKill(version, [target]);
+    const plain = acquireAsRestartedPid1(version, state, target, false);
+    t.diagnostic(`${version} restarted as pid 1, plain: ${JSON.stringify({ ...plain, log: undefined })}`);
+    assert.equal(plain.pid, 1);
+    if (WEDGING.includes(version)) {
+      assert.equal(plain.ok, false, "the restarted pid 1 honours the dead pid-1 lock");
+      assert.equal(plain.code, "file_lock_timeout");
+    } else {
+      assert.equal(plain.ok, true, "this release reclaims a pid-1 lock with a changed starttime");
+      // That acquire reclaimed and released it: leave a dead one again.
+      await holdAndKill(version, [target]);
+    }
+    const wrapped = acquireAsRestartedPid1(version, state, target, true);
+    t.diagnostic(`${version} restarted as pid 1, wrapped: ${JSON.stringify({ ...wrapped, log: undefined })}`);
+    assert.equal(wrapped.pid, 1, "the wrapped command keeps the wrapper's pid");
+    assert.equal(wrapped.ok, true, wrapped.log);
+    assert.ok(wrapped.elapsedMs < 1000, `acquire took ${wrapped.elapsedMs} ms`);
+    assert.match(wrapped.log, /removed stale lock/);
   });
 }
 
