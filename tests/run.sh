@@ -6,7 +6,10 @@
 #      releases, installed into target/openclaw-real) wedges on a pid-1
 #      lock, and the sweeper cures it; needs node, npm and unshare;
 #   3. the container image and deploy/ (Kubernetes, Helm, compose), run for
-#      real with podman; installs what it needs (see tests/deploy/run.sh).
+#      real with podman, and the community deployers' snippets checked
+#      against their schemas; installs what it needs (see tests/deploy/run.sh);
+#   4. what of the release workflow can run here: actionlint, the SBOM, the
+#      packaged chart (tests/release/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in node npm unshare; do
@@ -18,3 +21,4 @@ cache=$(bash tests/openclaw/install.sh)
 SWEEPER_BIN="$PWD/target/debug/openclaw-lock-sweeper" OPENCLAW_REAL_CACHE="$cache" \
     node --test tests/openclaw/
 bash tests/deploy/run.sh
+bash tests/release/run.sh

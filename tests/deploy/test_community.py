@@ -11,7 +11,7 @@ against each deployer's own data files in ../shared/fixtures/community/:
   its OPENCLAW_STATE_DIR names that path, and it runs before the gateway;
 - every container spec the snippets produce validates with
   `kubernetes-validate --strict` (Kubernetes 1.30);
-- README.md quotes every file, byte for byte.
+- deploy/community/README.md quotes every file, byte for byte.
 
 No cluster, no network, no container runtime: this needs PyYAML, jsonschema and
 referencing (both installed with kubernetes-validate) and the
@@ -116,7 +116,7 @@ def schema_errors(schema, instance, base_dir=None):
 
 def test_snippet_files_are_the_expected_ones():
     found = sorted(str(p.relative_to(COMMUNITY)) for p in COMMUNITY.rglob("*") if p.is_file())
-    expected = sorted(f"{d}/{m}.yaml" for d, m in SNIPPETS)
+    expected = sorted(["README.md"] + [f"{d}/{m}.yaml" for d, m in SNIPPETS])
     assert found == expected, f"deploy/community holds {found}, expected {expected}"
 
 
@@ -500,7 +500,7 @@ def test_kubernetes_validate_is_strict():
 
 
 def readme_quotes():
-    text = (ROOT / "README.md").read_text()
+    text = (COMMUNITY / "README.md").read_text()
     return dict(re.findall(r"<!-- snippet:(community-[a-z0-9-]+) -->\n```yaml\n(.*?)```", text, re.S))
 
 
@@ -508,8 +508,8 @@ def test_readme_quotes_every_file_exactly():
     quotes = readme_quotes()
     expected = {f"community-{d}-{m}": (COMMUNITY / d / f"{m}.yaml") for d, m in SNIPPETS}
     assert set(quotes) == set(expected), (
-        f"README.md quotes {sorted(quotes)}; deploy/community has {sorted(expected)} "
+        f"deploy/community/README.md quotes {sorted(quotes)}; the files are {sorted(expected)} "
         "(each as <!-- snippet:community-DEPLOYER-MODE --> and a ```yaml block)"
     )
     for name, path in expected.items():
-        assert quotes[name] == path.read_text(), f"README.md snippet:{name} differs from {path.relative_to(ROOT)}"
+        assert quotes[name] == path.read_text(), f"deploy/community/README.md snippet:{name} differs from {path.relative_to(ROOT)}"

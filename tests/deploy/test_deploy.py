@@ -425,7 +425,7 @@ def test_helm_renders_validates_and_plays(images, tmp_path, toggle):
     assert len(sweepers) == (1 if toggle == "on" else 0)
     if sweepers:
         assert_hardened(sweepers[0])
-        assert sweepers[0]["image"] == "registry.example.com/openclaw-lock-sweeper:0.1.0"
+        assert sweepers[0]["image"] == "ghcr.io/openclaw-lock-sweeper/openclaw-lock-sweeper:0.2.0"
     seen, left, intact = play(manifests, seed, tmp_path)
     if toggle == "on":
         assert seen == "clean" and left == [] and intact

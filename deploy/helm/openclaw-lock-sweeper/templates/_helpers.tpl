@@ -32,7 +32,7 @@ The sweeper's init container, for this chart and for charts that include it:
     {{- include "openclaw-lock-sweeper.initContainer" (dict
           "sweeper" .Values.lockSweeper
           "volumeName" "openclaw-home"
-          "appVersion" "0.1.0") | nindent 4 }}
+          "appVersion" "0.2.0") | nindent 4 }}
 
 "sweeper" is a lockSweeper values block (see values.yaml); "volumeName" is the
 pod volume that holds OpenClaw's state; it is mounted at /home/node/.openclaw.
@@ -87,7 +87,7 @@ that installs the sweeper on the "lock-sweeper-bin" emptyDir volume (add that
 volume to the pod), and the gateway's command prefixed with the sweeper:
 
   initContainers:
-    {{- include "openclaw-lock-sweeper.installContainer" (dict "sweeper" .Values.lockSweeper "appVersion" "0.1.0") | nindent 4 }}
+    {{- include "openclaw-lock-sweeper.installContainer" (dict "sweeper" .Values.lockSweeper "appVersion" "0.2.0") | nindent 4 }}
   containers:
     - name: gateway
       command:
