@@ -20,7 +20,10 @@ FROM scratch
 COPY --from=build /openclaw-lock-sweeper /openclaw-lock-sweeper
 # OpenClaw's `node` user, which owns the files on its state volume.
 USER 1000:1000
-ENV OPENCLAW_STATE_DIR=/home/node/.openclaw
+# The default state dir as OpenClaw finds it: $HOME/.openclaw. HOME, not
+# OPENCLAW_STATE_DIR, so that OPENCLAW_HOME and OPENCLAW_STATE_DIR (as copied
+# from the gateway's env) both override it, as they do for the gateway.
+ENV HOME=/home/node
 LABEL org.opencontainers.image.title="openclaw-lock-sweeper" \
       org.opencontainers.image.description="Removes OpenClaw OAuth lock files abandoned by a pid-1 holder, before the gateway starts" \
       org.opencontainers.image.licenses="MIT" \

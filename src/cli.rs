@@ -6,7 +6,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tracing_subscriber::filter::Targets;
+
 use crate::error::Error;
+use crate::report;
 
 pub const HELP: &str = "\
 Removes OpenClaw lock files that were abandoned by a holder that can no
@@ -56,12 +59,26 @@ Options:
       --best-effort            Exit 0 even when some lock could not be removed or
                                some directory could not be read (the errors are
                                still logged) [env: LOCK_SWEEPER_BEST_EFFORT]
+      --require-state          Fail (exit 1) when the state dir does not exist
+                               or holds none of locks/, agents/, openclaw.json,
+                               instead of a warning [env: LOCK_SWEEPER_REQUIRE_STATE]
+      --liveness <kernel|pids> kernel: first take the gateway's own lock
+                               (tmp/openclaw-*/gateway*.lock.sqlite, OpenClaw
+                               2026.8.1 and later) for the length of the sweep:
+                               held by a live gateway, nothing is removed; free,
+                               the gateway's own leftovers go too. pids: the
+                               holder rules alone [env: LOCK_SWEEPER_LIVENESS]
+                               [default: kernel]. Watch mode never takes it
       --report <none|json>     Print a machine-readable summary to stdout when
-                               done [env: LOCK_SWEEPER_REPORT] [default: none]
-      --log-format <text|json> Log format on stderr [env: LOG_FORMAT] [default: text]
-      --log-level <FILTER>     Log filter: a level (error, warn, info, debug,
-                               trace), optionally with per-target levels as in
-                               RUST_LOG [env: RUST_LOG] [default: info]
+                               done, or the error on exit 2; the paths swept and
+                               kept, with why [env: LOCK_SWEEPER_REPORT]
+                               [default: none]. Not with --watch
+      --log-format <text|json> Log format on stderr
+                               [env: LOCK_SWEEPER_LOG_FORMAT] [default: text]
+      --log-level <FILTER>     Log filter: a level (debug, trace, ...), or
+                               per-target levels (TARGET=LEVEL, comma-separated);
+                               the sweeper's own info lines always show
+                               [env: LOCK_SWEEPER_LOG_LEVEL] [default: info]
   -h, --help                   Print help
   -V, --version                Print version
 
@@ -78,16 +95,18 @@ runs it. Not with --watch or --report json.
                                renamed) and exit: how an init container puts
                                the wrapper on a volume the gateway mounts
 
-Boolean variables take true/false, 1/0, yes/no or on/off.
+Boolean variables take true/false, 1/0, yes/no or on/off. RUST_LOG and
+LOG_FORMAT are not read: they are often set pod-wide for other programs.
 Exit codes: 0 done (or nothing to do); 1 some lock could not be removed or
-some directory could not be read; 2 bad usage or configuration; in wrapper
+some directory could not be read, or --require-state failed; 2 bad usage or configuration; in wrapper
 mode 126 CMD could not be run, 127 CMD was not found (as env(1)), and once
 CMD runs, its own exit code.
 ";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Args {
-    pub state_dir: Option<PathBuf>,
+    /// `--state-dir` or `OPENCLAW_STATE_DIR`, with the name it came from.
+    pub state_dir: Option<(PathBuf, &'static str)>,
     pub include: Vec<String>,
     pub holder_pid: Vec<u32>,
     pub any_holder: bool,
@@ -95,12 +114,24 @@ pub struct Args {
     pub watch: Option<Duration>,
     pub dry_run: bool,
     pub best_effort: bool,
+    pub require_state: bool,
+    pub liveness: Liveness,
     pub report: Report,
     pub log_format: LogFormat,
-    pub log_level: String,
+    pub log_level: LogLevel,
     /// `-- CMD [ARGS...]`: the command to exec after the sweep; empty when
     /// not wrapping.
     pub exec: Vec<OsString>,
+}
+
+/// How the sweep learns whether a gateway is alive on the state dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Ask the kernel: the gateway's coordinators are taken for the sweep
+    /// (from OpenClaw 2026.8.1; before it, the pid rules alone).
+    Kernel,
+    /// The holder pid rules alone, as before 0.2.
+    Pids,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,14 +146,90 @@ pub enum LogFormat {
     Json,
 }
 
+/// The log filter, already widened so that the sweeper's own INFO lines are
+/// never hidden (see `report::log_filter`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLevel {
+    pub filter: Targets,
+    /// The filter as given, and where it came from, when it was widened:
+    /// for the WARN line that says so.
+    pub widened: Option<(String, String)>,
+}
+
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Command {
-    Sweep(Args),
+    /// Boxed: `Args` is large beside the other variants.
+    Sweep(Box<Args>),
     /// `--install DIR`.
     Install(PathBuf),
     Help,
     Version,
+}
+
+/// Every flag with its environment variable, in the order of `HELP`: the
+/// parser takes its flags from here, the env fallback its variable names, and
+/// the tests check `HELP` and the README against it, so none can drift.
+///
+/// Only variables of the sweeper's own are read. The generic `RUST_LOG` and
+/// `LOG_FORMAT` are not read at all: a pod-wide `env` or a compose
+/// `env_file` sets them for other programs, and `RUST_LOG=myapp=debug` would
+/// silence the sweeper or `LOG_FORMAT=pretty` fail it (exit 2, so the
+/// gateway never starts). `OPENCLAW_STATE_DIR` is OpenClaw's own name for
+/// the very setting, which is why it is the one exception.
+pub const FLAGS: [Flag; 13] = [
+    Flag::value("state-dir", "OPENCLAW_STATE_DIR"),
+    Flag::list("include", "LOCK_SWEEPER_INCLUDE"),
+    Flag::list("holder-pid", "LOCK_SWEEPER_HOLDER_PID"),
+    Flag::switch("any-holder", "LOCK_SWEEPER_ANY_HOLDER"),
+    Flag::value("min-age", "LOCK_SWEEPER_MIN_AGE"),
+    Flag::switch("dry-run", "LOCK_SWEEPER_DRY_RUN"),
+    Flag::value("watch", "LOCK_SWEEPER_WATCH"),
+    Flag::switch("best-effort", "LOCK_SWEEPER_BEST_EFFORT"),
+    Flag::switch("require-state", "LOCK_SWEEPER_REQUIRE_STATE"),
+    Flag::value("liveness", "LOCK_SWEEPER_LIVENESS"),
+    Flag::value("report", "LOCK_SWEEPER_REPORT"),
+    Flag::value("log-format", "LOCK_SWEEPER_LOG_FORMAT"),
+    Flag::value("log-level", "LOCK_SWEEPER_LOG_LEVEL"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag {
+    pub name: &'static str,
+    pub env: &'static str,
+    /// Takes a value (`--min-age 90s`); else a switch (`--dry-run`).
+    pub takes_value: bool,
+    /// Repeatable; its variable is comma-separated.
+    pub list: bool,
+}
+
+impl Flag {
+    const fn value(name: &'static str, env: &'static str) -> Flag {
+        Flag {
+            name,
+            env,
+            takes_value: true,
+            list: false,
+        }
+    }
+
+    const fn list(name: &'static str, env: &'static str) -> Flag {
+        Flag {
+            list: true,
+            ..Flag::value(name, env)
+        }
+    }
+
+    const fn switch(name: &'static str, env: &'static str) -> Flag {
+        Flag {
+            takes_value: false,
+            ..Flag::value(name, env)
+        }
+    }
+
+    fn find(name: &str) -> Option<&'static Flag> {
+        FLAGS.iter().find(|f| f.name == name)
+    }
 }
 
 /// Parses the arguments (without the program name), falling back to `env`
@@ -139,38 +246,24 @@ pub fn parse(
         args.pop();
         cmd
     });
-    let mut cli: Vec<(&'static str, String)> = Vec::new();
-    let mut state_dir = None;
+    let mut cli: Vec<(&'static Flag, OsString)> = Vec::new();
     let mut install = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(usage)? {
-        let flag = match arg {
+        match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
-            Long("state-dir") => {
-                state_dir = Some(PathBuf::from(parser.value().map_err(usage)?));
-                continue;
-            }
-            Long("install") => {
-                install = Some(PathBuf::from(parser.value().map_err(usage)?));
-                continue;
-            }
-            Long("any-holder") | Long("dry-run") | Long("best-effort") => {
-                let Long(name) = arg else { unreachable!() };
-                cli.push((flag_name(name), "true".into()));
-                continue;
-            }
-            Long(name) if VALUED.contains(&name) => flag_name(name),
+            Long("install") => install = Some(PathBuf::from(parser.value().map_err(usage)?)),
+            Long(name) => match Flag::find(name) {
+                Some(flag) if flag.takes_value => cli.push((flag, parser.value().map_err(usage)?)),
+                Some(flag) => cli.push((flag, "true".into())),
+                None => return Err(usage(arg.unexpected())),
+            },
             _ => return Err(usage(arg.unexpected())),
-        };
-        let value = parser.value().map_err(usage)?;
-        let value = value
-            .into_string()
-            .map_err(|_| Error::Usage(format!("--{flag}: not UTF-8")))?;
-        cli.push((flag, value));
+        }
     }
     if let Some(dir) = install {
-        if !cli.is_empty() || state_dir.is_some() || exec.is_some() {
+        if !cli.is_empty() || exec.is_some() {
             return Err(Error::Usage(
                 "--install DIR takes no other flag and no command".into(),
             ));
@@ -185,99 +278,102 @@ pub fn parse(
         }
         cmd => cmd.unwrap_or_default(),
     };
-    Ok(Command::Sweep(resolve(state_dir, &cli, exec, env)?))
-}
-
-/// Flags that take a value, besides --state-dir (which may be any path).
-const VALUED: [&str; 7] = [
-    "include",
-    "holder-pid",
-    "min-age",
-    "watch",
-    "report",
-    "log-format",
-    "log-level",
-];
-
-/// Each flag with its environment variable.
-const ENV: [(&str, &str); 10] = [
-    ("include", "LOCK_SWEEPER_INCLUDE"),
-    ("holder-pid", "LOCK_SWEEPER_HOLDER_PID"),
-    ("any-holder", "LOCK_SWEEPER_ANY_HOLDER"),
-    ("min-age", "LOCK_SWEEPER_MIN_AGE"),
-    ("watch", "LOCK_SWEEPER_WATCH"),
-    ("dry-run", "LOCK_SWEEPER_DRY_RUN"),
-    ("best-effort", "LOCK_SWEEPER_BEST_EFFORT"),
-    ("report", "LOCK_SWEEPER_REPORT"),
-    ("log-format", "LOG_FORMAT"),
-    ("log-level", "RUST_LOG"),
-];
-
-fn flag_name(name: &str) -> &'static str {
-    ENV.iter()
-        .find(|(flag, _)| *flag == name)
-        .map(|(flag, _)| *flag)
-        .expect("a known flag")
+    Ok(Command::Sweep(Box::new(resolve(&cli, exec, env)?)))
 }
 
 fn usage(e: impl std::fmt::Display) -> Error {
     Error::Usage(e.to_string())
 }
 
+/// Whether a failed command line still asked for the JSON report (then the
+/// report carries the error): the last `--report` given, else
+/// `LOCK_SWEEPER_REPORT`. Never in wrapper mode, where stdout is CMD's.
+pub fn wants_json_report(args: &[OsString], env: impl Fn(&str) -> Option<OsString>) -> bool {
+    let mut report: Option<bool> = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let Some(text) = arg.to_str() else { continue };
+        if text == "--" {
+            return false;
+        }
+        if let Some(value) = text.strip_prefix("--report=") {
+            report = Some(value == "json");
+        } else if text == "--report" {
+            report = Some(args.next().is_some_and(|v| v == "json"));
+        } else if text.strip_prefix("--").is_some_and(|name| {
+            name == "install" || Flag::find(name).is_some_and(|f| f.takes_value)
+        }) {
+            args.next();
+        }
+    }
+    report.unwrap_or_else(|| env("LOCK_SWEEPER_REPORT").is_some_and(|v| v == "json"))
+}
+
 fn resolve(
-    state_dir: Option<PathBuf>,
-    cli: &[(&'static str, String)],
+    cli: &[(&'static Flag, OsString)],
     exec: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Args, Error> {
-    // The values of a flag with where they came from: the command line, else
-    // its environment variable (comma-separated for repeatable flags).
-    let values = |flag: &'static str| -> Result<(Vec<String>, String), Error> {
-        let given: Vec<String> = cli
+    // The values of a flag with where they came from, as given: the command
+    // line (`--min-age`), else its variable (`LOCK_SWEEPER_MIN_AGE`),
+    // comma-separated for repeatable flags.
+    let raw = |name: &str| -> (Vec<OsString>, String) {
+        let flag = Flag::find(name).expect("a flag of the table");
+        let given: Vec<OsString> = cli
             .iter()
-            .filter(|(f, _)| *f == flag)
+            .filter(|(f, _)| f.name == name)
             .map(|(_, v)| v.clone())
             .collect();
         if !given.is_empty() {
-            return Ok((given, format!("--{flag}")));
+            return (given, format!("--{name}"));
         }
-        let var = ENV
-            .iter()
-            .find(|(f, _)| *f == flag)
-            .map(|(_, v)| *v)
-            .expect("every flag has a variable");
-        match env(var).filter(|v| !v.is_empty()) {
-            None => Ok((Vec::new(), var.to_owned())),
-            Some(v) => {
-                let v = v
-                    .into_string()
-                    .map_err(|_| Error::Usage(format!("{var}: not UTF-8")))?;
-                let repeatable = matches!(flag, "include" | "holder-pid");
-                let parts = if repeatable {
-                    v.split(',').map(str::to_owned).collect()
-                } else {
-                    vec![v]
-                };
-                Ok((parts, var.to_owned()))
+        let value = env(flag.env).filter(|v| !v.is_empty());
+        (value.into_iter().collect(), flag.env.to_owned())
+    };
+    let values = |name: &str| -> Result<(Vec<String>, String), Error> {
+        let (raw, source) = raw(name);
+        let mut out = Vec::new();
+        for v in raw {
+            let v = v
+                .into_string()
+                .map_err(|_| Error::Usage(format!("{source}: not UTF-8")))?;
+            if Flag::find(name).is_some_and(|f| f.list) && !source.starts_with("--") {
+                out.extend(v.split(',').map(str::to_owned));
+            } else {
+                out.push(v);
             }
         }
+        Ok((out, source))
     };
-    let last = |flag| -> Result<Option<(String, String)>, Error> {
-        let (mut v, source) = values(flag)?;
+    let last = |name| -> Result<Option<(String, String)>, Error> {
+        let (mut v, source) = values(name)?;
         Ok(v.pop().map(|v| (v, source)))
     };
     let invalid = |source: &str, value: &str, why: &str| {
         Error::Usage(format!("{source}: invalid value {value:?}: {why}"))
     };
-    let boolean = |flag| -> Result<bool, Error> {
-        match last(flag)? {
-            None => Ok(false),
+    let duration = |source: &str, value: &str| {
+        parse_duration(value).map_err(|e| Error::Usage(format!("{source}: {e}")))
+    };
+    // A switch's value, and its source when it is on.
+    let boolean = |name| -> Result<Option<String>, Error> {
+        match last(name)? {
+            None => Ok(None),
             Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" | "y" | "t" => Ok(true),
-                "false" | "0" | "no" | "off" | "n" | "f" => Ok(false),
+                "true" | "1" | "yes" | "on" | "y" | "t" => Ok(Some(source)),
+                "false" | "0" | "no" | "off" | "n" | "f" => Ok(None),
                 _ => Err(invalid(&source, &v, "expected true or false")),
             },
         }
+    };
+    let state_dir = {
+        let (mut dirs, source) = raw("state-dir");
+        let source = if source == "--state-dir" {
+            "--state-dir"
+        } else {
+            "OPENCLAW_STATE_DIR"
+        };
+        dirs.pop().map(|dir| (PathBuf::from(dir), source))
     };
     let (pids, pid_source) = values("holder-pid")?;
     let holder_pid = pids
@@ -288,18 +384,18 @@ fn resolve(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let any_holder = boolean("any-holder")?;
-    if any_holder && !holder_pid.is_empty() {
-        return Err(Error::Usage(
-            "--any-holder cannot be used with --holder-pid".into(),
-        ));
+    if let (Some(any_source), false) = (&any_holder, holder_pid.is_empty()) {
+        return Err(Error::Usage(format!(
+            "{any_source} cannot be used with {pid_source}"
+        )));
     }
     let min_age = match last("min-age")? {
         None => None,
-        Some((v, _)) => Some(parse_duration(&v)?),
+        Some((v, source)) => Some((duration(&source, &v)?, v, source)),
     };
     let watch = match last("watch")? {
         None => None,
-        Some((v, source)) => match parse_duration(&v)? {
+        Some((v, source)) => match duration(&source, &v)? {
             Duration::ZERO => {
                 return Err(invalid(&source, &v, "the interval must be longer than 0"));
             }
@@ -308,9 +404,15 @@ fn resolve(
                     "{source} cannot be used with `-- CMD`: the watch never ends, so CMD would never start"
                 )));
             }
-            interval => Some(interval),
+            interval => Some((interval, source)),
         },
     };
+    // Beside a running gateway a young lock may be live: age is required.
+    if let (Some((_, watch_source)), Some((Duration::ZERO, v, min_source))) = (&watch, &min_age) {
+        return Err(Error::Usage(format!(
+            "{min_source} {v:?}: {watch_source} needs a --min-age above 0: the gateway may hold a young lock legitimately"
+        )));
+    }
     let report = match last("report")? {
         None => Report::None,
         Some((v, source)) => match v.as_str() {
@@ -320,8 +422,23 @@ fn resolve(
                     "{source}=json cannot be used with `-- CMD`: stdout belongs to CMD"
                 )));
             }
-            "json" => Report::Json,
+            "json" => match &watch {
+                Some((_, watch_source)) => {
+                    return Err(Error::Usage(format!(
+                        "{source}=json cannot be used with {watch_source}: the report is printed when a sweep ends, and a watch runs until stopped"
+                    )));
+                }
+                None => Report::Json,
+            },
             _ => return Err(invalid(&source, &v, "expected none or json")),
+        },
+    };
+    let liveness = match last("liveness")? {
+        None => Liveness::Kernel,
+        Some((v, source)) => match v.as_str() {
+            "kernel" => Liveness::Kernel,
+            "pids" => Liveness::Pids,
+            _ => return Err(invalid(&source, &v, "expected kernel or pids")),
         },
     };
     let log_format = match last("log-format")? {
@@ -332,18 +449,37 @@ fn resolve(
             _ => return Err(invalid(&source, &v, "expected text or json")),
         },
     };
+    let log_level = match last("log-level")? {
+        None => LogLevel {
+            filter: report::log_filter("info").expect("a valid filter").0,
+            widened: None,
+        },
+        Some((v, source)) => match report::log_filter(&v) {
+            Ok((filter, widened)) => LogLevel {
+                filter,
+                widened: widened.then_some((v, source)),
+            },
+            Err(why) => {
+                return Err(Error::Usage(format!(
+                    "{source}: invalid log filter {v:?}: {why}"
+                )));
+            }
+        },
+    };
     Ok(Args {
-        state_dir: state_dir.or_else(|| env("OPENCLAW_STATE_DIR").map(PathBuf::from)),
+        state_dir,
         include: values("include")?.0,
         holder_pid,
-        any_holder,
-        min_age,
-        watch,
-        dry_run: boolean("dry-run")?,
-        best_effort: boolean("best-effort")?,
+        any_holder: any_holder.is_some(),
+        min_age: min_age.map(|(d, _, _)| d),
+        watch: watch.map(|(d, _)| d),
+        dry_run: boolean("dry-run")?.is_some(),
+        best_effort: boolean("best-effort")?.is_some(),
+        require_state: boolean("require-state")?.is_some(),
+        liveness,
         report,
         log_format,
-        log_level: last("log-level")?.map_or_else(|| "info".to_owned(), |(v, _)| v),
+        log_level,
         exec,
     })
 }
@@ -479,45 +615,305 @@ mod tests {
 
     fn args(args: &[&str], vars: &[(&str, &str)]) -> Args {
         match parse_with(args, vars).unwrap() {
-            Command::Sweep(a) => a,
+            Command::Sweep(a) => *a,
             other => panic!("{other:?}"),
         }
     }
 
+    /// Every usage error names the flag or the variable it came from, as
+    /// given, so the operator knows which of the pod spec's lines to fix.
     #[test]
-    fn cli_rejects_bad_usage() {
+    fn usage_errors_name_their_source() {
         type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-        let cases: [Case; 10] = [
+        let cases: [Case; 31] = [
             (&["--frobnicate"], &[], "--frobnicate"),
             (&["stray"], &[], "stray"),
-            (&["--holder-pid", "0"], &[], "--holder-pid"),
-            (&["--holder-pid", "x"], &[], "positive pid"),
+            (
+                &["--holder-pid", "0"],
+                &[],
+                "--holder-pid: invalid value \"0\"",
+            ),
+            (
+                &["--holder-pid", "x"],
+                &[],
+                "--holder-pid: invalid value \"x\": expected a positive pid",
+            ),
             (
                 &[],
                 &[("LOCK_SWEEPER_HOLDER_PID", "1,,2")],
-                "LOCK_SWEEPER_HOLDER_PID",
+                "LOCK_SWEEPER_HOLDER_PID: invalid value \"\"",
             ),
             (
                 &["--holder-pid", "7", "--any-holder"],
                 &[],
-                "cannot be used with",
+                "--any-holder cannot be used with --holder-pid",
+            ),
+            (
+                &["--holder-pid", "9"],
+                &[("LOCK_SWEEPER_ANY_HOLDER", "true")],
+                "LOCK_SWEEPER_ANY_HOLDER cannot be used with --holder-pid",
+            ),
+            (
+                &["--any-holder"],
+                &[("LOCK_SWEEPER_HOLDER_PID", "9")],
+                "--any-holder cannot be used with LOCK_SWEEPER_HOLDER_PID",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_ANY_HOLDER", "maybe")],
+                "LOCK_SWEEPER_ANY_HOLDER: invalid value \"maybe\"",
             ),
             (
                 &[],
                 &[("LOCK_SWEEPER_DRY_RUN", "maybe")],
-                "LOCK_SWEEPER_DRY_RUN",
+                "LOCK_SWEEPER_DRY_RUN: invalid value \"maybe\"",
             ),
-            (&["--report", "xml"], &[], "none or json"),
+            (
+                &[],
+                &[("LOCK_SWEEPER_BEST_EFFORT", "2")],
+                "LOCK_SWEEPER_BEST_EFFORT: invalid value \"2\"",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_REQUIRE_STATE", "si")],
+                "LOCK_SWEEPER_REQUIRE_STATE: invalid value \"si\"",
+            ),
+            (
+                &["--min-age", "5"],
+                &[],
+                "--min-age: invalid duration \"5\": missing unit",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_MIN_AGE", "5")],
+                "LOCK_SWEEPER_MIN_AGE: invalid duration \"5\": missing unit",
+            ),
+            (
+                &["--watch", "soon"],
+                &[],
+                "--watch: invalid duration \"soon\"",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_WATCH", "5")],
+                "LOCK_SWEEPER_WATCH: invalid duration \"5\"",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_WATCH", "0s")],
+                "LOCK_SWEEPER_WATCH: invalid value \"0s\": the interval",
+            ),
+            (
+                &["--watch", "1m"],
+                &[("LOCK_SWEEPER_MIN_AGE", "0s")],
+                "LOCK_SWEEPER_MIN_AGE \"0s\": --watch needs a --min-age above 0",
+            ),
+            (
+                &["--min-age", "0s"],
+                &[("LOCK_SWEEPER_WATCH", "1m")],
+                "--min-age \"0s\": LOCK_SWEEPER_WATCH needs a --min-age above 0",
+            ),
+            (
+                &["--report", "xml"],
+                &[],
+                "--report: invalid value \"xml\": expected none or json",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_REPORT", "yaml")],
+                "LOCK_SWEEPER_REPORT: invalid value \"yaml\"",
+            ),
+            (
+                &["--watch", "1m"],
+                &[("LOCK_SWEEPER_REPORT", "json")],
+                "LOCK_SWEEPER_REPORT=json cannot be used with --watch",
+            ),
             (&["--log-format"], &[], "--log-format"),
-            (&["--min-age", "10"], &[], "missing unit"),
+            (
+                &["--log-format", "pretty"],
+                &[],
+                "--log-format: invalid value \"pretty\": expected text or json",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_LOG_FORMAT", "pretty")],
+                "LOCK_SWEEPER_LOG_FORMAT: invalid value \"pretty\"",
+            ),
+            (
+                &["--log-level", "loud"],
+                &[],
+                "--log-level: invalid log filter \"loud\"",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_LOG_LEVEL", "info,[x")],
+                "LOCK_SWEEPER_LOG_LEVEL: invalid log filter",
+            ),
+            (
+                &["--include", "a"],
+                &[("LOCK_SWEEPER_LOG_LEVEL", "shout")],
+                "LOCK_SWEEPER_LOG_LEVEL: invalid log filter \"shout\"",
+            ),
+            (&["--state-dir"], &[], "--state-dir"),
+            (&["--dry-run=yes"], &[], "--dry-run"),
+            (
+                &["--min-age", "10"],
+                &[("LOCK_SWEEPER_MIN_AGE", "1m")],
+                "--min-age: invalid duration \"10\"",
+            ),
         ];
         for (argv, vars, needle) in cases {
             let err = parse_with(argv, vars).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{argv:?} {vars:?}: {err:?}");
+            assert!(err.to_string().contains(needle), "{argv:?} {vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn generic_log_variables_are_not_read() {
+        // Set pod-wide for other programs: neither may fail nor silence the sweeper.
+        let vars = [("RUST_LOG", "myapp=debug"), ("LOG_FORMAT", "pretty")];
+        let a = args(&[], &vars);
+        assert_eq!(a.log_format, LogFormat::Text);
+        assert_eq!(a.log_level, args(&[], &[]).log_level);
+        assert_eq!(a.log_level.widened, None);
+    }
+
+    #[test]
+    fn log_level_and_format_from_the_sweepers_own_variables() {
+        let a = args(
+            &[],
+            &[
+                ("LOCK_SWEEPER_LOG_LEVEL", "debug"),
+                ("LOCK_SWEEPER_LOG_FORMAT", "json"),
+            ],
+        );
+        assert_eq!(a.log_format, LogFormat::Json);
+        assert!(
+            a.log_level
+                .filter
+                .would_enable("openclaw_lock_sweeper::sweep", &tracing::Level::DEBUG)
+        );
+        assert_eq!(a.log_level.widened, None);
+        let a = args(
+            &["--log-level", "warn"],
+            &[("LOCK_SWEEPER_LOG_LEVEL", "debug")],
+        );
+        assert_eq!(
+            a.log_level.widened,
+            Some(("warn".into(), "--log-level".into()))
+        );
+        let a = args(&[], &[("LOCK_SWEEPER_LOG_LEVEL", "off")]);
+        assert_eq!(
+            a.log_level.widened,
+            Some(("off".into(), "LOCK_SWEEPER_LOG_LEVEL".into()))
+        );
+    }
+
+    #[test]
+    fn state_dir_keeps_its_source() {
+        let vars = [("OPENCLAW_STATE_DIR", "/env/state")];
+        assert_eq!(
+            args(&[], &vars).state_dir,
+            Some((PathBuf::from("/env/state"), "OPENCLAW_STATE_DIR"))
+        );
+        assert_eq!(
+            args(&["--state-dir", "/cli"], &vars).state_dir,
+            Some((PathBuf::from("/cli"), "--state-dir"))
+        );
+        assert_eq!(args(&[], &[("OPENCLAW_STATE_DIR", "")]).state_dir, None);
+    }
+
+    #[test]
+    fn require_state_from_flag_or_variable() {
+        assert!(!args(&[], &[]).require_state);
+        assert!(args(&["--require-state"], &[]).require_state);
+        assert!(args(&[], &[("LOCK_SWEEPER_REQUIRE_STATE", "yes")]).require_state);
+    }
+
+    #[test]
+    fn json_report_wanted_even_when_parsing_fails() {
+        let wants = |argv: &[&str], vars: &[(&str, &str)]| {
+            let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+            let vars: Vec<(String, OsString)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.into()))
+                .collect();
+            wants_json_report(&argv, |k| {
+                vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            })
+        };
+        assert!(wants(&["--min-age", "5", "--report", "json"], &[]));
+        assert!(wants(&["--report=json", "--frobnicate"], &[]));
+        assert!(wants(
+            &["--min-age", "5"],
+            &[("LOCK_SWEEPER_REPORT", "json")]
+        ));
+        assert!(
+            !wants(&["--report", "none"], &[("LOCK_SWEEPER_REPORT", "json")]),
+            "the flag wins"
+        );
+        assert!(
+            !wants(&["--report", "xml"], &[]),
+            "an error in --report itself: no report"
+        );
+        assert!(!wants(&["--min-age", "5"], &[]));
+        assert!(
+            !wants(&["--include", "--report", "json"], &[]),
+            "a value, not the flag"
+        );
+        assert!(
+            !wants(&["--", "node", "--report", "json"], &[]),
+            "stdout is CMD's"
+        );
+        assert!(
+            !wants(&["--report", "json", "--", "node"], &[]),
+            "stdout is CMD's"
+        );
+    }
+
+    /// The table is the one list of flags: `--help` shows each with its
+    /// variable, and the README's flag table lists the same pairs.
+    #[test]
+    fn help_and_readme_list_every_flag_with_its_variable() {
+        for flag in FLAGS {
+            let line = HELP
+                .lines()
+                .position(|l| l.trim_start().starts_with(&format!("--{} ", flag.name)))
+                .unwrap_or_else(|| panic!("--{} missing from HELP", flag.name));
+            // The variable is named in the flag's own paragraph.
+            let paragraph: String = HELP
+                .lines()
+                .skip(line)
+                .take_while({
+                    let mut first = true;
+                    move |l| std::mem::take(&mut first) || !l.trim_start().starts_with('-')
+                })
+                .collect();
             assert!(
-                matches!(err, Error::Usage(_) | Error::Duration { .. }),
-                "{argv:?}: {err:?}"
+                paragraph.contains(&format!("[env: {}", flag.env)),
+                "--{}: HELP does not name {}",
+                flag.name,
+                flag.env
             );
-            assert!(err.to_string().contains(needle), "{argv:?}: {err}");
+            let readme = include_str!("../README.md");
+            let row = format!("| `--{}", flag.name);
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&row))
+                .unwrap_or_else(|| panic!("--{} missing from the README's flag table", flag.name));
+            assert!(
+                row.contains(&format!("`{}`", flag.env)),
+                "--{}: the README's row does not name {}: {row}",
+                flag.name,
+                flag.env
+            );
+        }
+        for generic in ["RUST_LOG", "LOG_FORMAT"] {
+            assert!(
+                !HELP.contains(&format!("env: {generic}")),
+                "{generic} is not read"
+            );
         }
     }
 
@@ -561,10 +957,18 @@ mod tests {
         let a = args(&[], &[]);
         assert_eq!(a.state_dir, None);
         assert!(a.include.is_empty() && a.holder_pid.is_empty());
-        assert!(!a.any_holder && !a.dry_run && !a.best_effort);
-        assert_eq!(
-            (a.report, a.log_format, a.log_level.as_str()),
-            (Report::None, LogFormat::Text, "info")
+        assert!(!a.any_holder && !a.dry_run && !a.best_effort && !a.require_state);
+        assert_eq!((a.report, a.log_format), (Report::None, LogFormat::Text));
+        let info = tracing::Level::INFO;
+        assert!(
+            a.log_level
+                .filter
+                .would_enable("openclaw_lock_sweeper", &info)
+        );
+        assert!(
+            !a.log_level
+                .filter
+                .would_enable("openclaw_lock_sweeper", &tracing::Level::DEBUG)
         );
         assert_eq!(parse_with(&["--help"], &[]).unwrap(), Command::Help);
         assert_eq!(parse_with(&["-V"], &[]).unwrap(), Command::Version);
@@ -578,20 +982,19 @@ mod tests {
             ("LOCK_SWEEPER_INCLUDE", "a/*.lock,b/*.lock"),
             ("LOCK_SWEEPER_DRY_RUN", "yes"),
             ("LOCK_SWEEPER_MIN_AGE", "90s"),
-            ("LOG_FORMAT", "json"),
-            ("RUST_LOG", "debug"),
+            ("LOCK_SWEEPER_LOG_FORMAT", "json"),
             ("LOCK_SWEEPER_REPORT", ""),
         ];
         let a = args(&[], &vars);
-        assert_eq!(a.state_dir, Some(PathBuf::from("/env/state")));
+        assert_eq!(
+            a.state_dir,
+            Some((PathBuf::from("/env/state"), "OPENCLAW_STATE_DIR"))
+        );
         assert_eq!(a.holder_pid, vec![7, 8]);
         assert_eq!(a.include, vec!["a/*.lock", "b/*.lock"]);
         assert!(a.dry_run);
         assert_eq!(a.min_age, Some(Duration::from_secs(90)));
-        assert_eq!(
-            (a.log_format, a.log_level.as_str(), a.report),
-            (LogFormat::Json, "debug", Report::None)
-        );
+        assert_eq!((a.log_format, a.report), (LogFormat::Json, Report::None));
         let a = args(
             &[
                 "--state-dir",
@@ -606,7 +1009,7 @@ mod tests {
             ],
             &vars,
         );
-        assert_eq!(a.state_dir, Some(PathBuf::from("/cli")));
+        assert_eq!(a.state_dir, Some((PathBuf::from("/cli"), "--state-dir")));
         assert_eq!(a.holder_pid, vec![1, 2]);
         assert_eq!(a.include, vec!["c/*.lock"]);
         assert_eq!(a.min_age, Some(Duration::from_secs(60)));

@@ -2,17 +2,35 @@
 //! is, which paths are candidates, and which holders count as dead.
 
 use std::ffi::{OsStr, OsString};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Args, Report};
+use rustix::fs::{AtFlags, FileType};
+
+use crate::cli::{Args, Liveness, Report};
 use crate::error::Error;
 
-/// What OpenClaw keeps its locks in: every kind of lock under `locks/`
-/// (`oauth-refresh/`, `provider-auth-persistence/`, ...), and the sidecar of
-/// each agent's profile store (`agents/<id>/agent/auth-profiles.json.lock`).
-pub const DEFAULT_PATTERNS: [&str; 2] = ["locks/**/*.lock", "agents/*/agent/*.lock"];
+/// Where OpenClaw (2026.5 to 2026.9) keeps the locks that a dead holder
+/// leaves wedged: every lock under `locks/` (`oauth-refresh/lock-<hex>.lock`,
+/// `provider-auth-persistence/`, `memory-promotion-<hex>.lock`, ...); each
+/// agent's store locks (`openclaw-agent.sqlite.lock`, the older
+/// `auth-profiles.json.lock`, and the directory locks of older releases);
+/// the usage-cost refresh lock of 2026.5 and 2026.7 (a literal name: the
+/// sessions themselves are never listed); the config, state database,
+/// onboarding and memory-export locks at the state root. Each pattern also
+/// finds the `.reclaim` guard beside its locks. OpenClaw's session locks
+/// (`sessions/*.jsonl.lock`) are not here: it reclaims those itself.
+pub const DEFAULT_PATTERNS: [&str; 7] = [
+    "locks/**/*.lock",
+    "agents/*/agent/*.lock",
+    "agents/*/sessions/.usage-cost-cache.json.lock",
+    "openclaw.json.lock",
+    "state/*.lock",
+    "migration/*.lock",
+    ".memory-host-events-export-*.lock",
+];
 
 /// `--min-age` in watch mode unless set: OpenClaw's own stale window for its
 /// OAuth refresh lock (`OAUTH_REFRESH_LOCK_OPTIONS.stale`, 180 s, in every
@@ -33,6 +51,11 @@ pub struct Config {
     pub watch: Option<Duration>,
     pub dry_run: bool,
     pub best_effort: bool,
+    /// `--require-state`: a missing state dir, or one with none of `locks/`,
+    /// `agents/` and `openclaw.json`, fails the sweep (exit 1) instead of a
+    /// warning.
+    pub require_state: bool,
+    pub liveness: Liveness,
     pub report: Report,
 }
 
@@ -69,7 +92,11 @@ impl Config {
     /// the one CMD will run as.
     pub fn from_args(args: Args, wrapping: bool) -> Result<Config, Error> {
         let env = |name: &str| std::env::var_os(name);
-        let (state_dir, state_dir_source) = resolve_state_dir(args.state_dir.as_deref(), env)?;
+        let explicit = args
+            .state_dir
+            .as_ref()
+            .map(|(dir, from)| (dir.as_path(), *from));
+        let (state_dir, state_dir_source) = resolve_state_dir(explicit, env)?;
         let patterns = DEFAULT_PATTERNS
             .iter()
             .map(|p| p.to_string())
@@ -92,15 +119,11 @@ impl Config {
                 pids.push(own);
             }
         }
-        // Beside a running gateway a young lock may be live: age is required.
-        let min_age = match (args.watch, args.min_age) {
-            (Some(_), None) => Some(WATCH_DEFAULT_MIN_AGE),
-            (Some(_), Some(Duration::ZERO)) => {
-                return Err(Error::Usage(
-                    "--watch needs a --min-age above 0: the gateway may hold a young lock legitimately".into(),
-                ));
-            }
-            (_, min_age) => min_age,
+        // Beside a running gateway a young lock may be live: age is required
+        // (cli.rs refuses a --min-age of 0 with --watch).
+        let min_age = match args.watch {
+            Some(_) => Some(args.min_age.unwrap_or(WATCH_DEFAULT_MIN_AGE)),
+            None => args.min_age,
         };
         Ok(Config {
             state_dir,
@@ -111,6 +134,8 @@ impl Config {
             watch: args.watch,
             dry_run: args.dry_run,
             best_effort: args.best_effort,
+            require_state: args.require_state,
+            liveness: args.liveness,
             report: args.report,
         })
     }
@@ -119,31 +144,34 @@ impl Config {
 // === State dir ===
 
 /// Resolves the state dir the way OpenClaw does (`resolveStateDir`): an
-/// explicit dir (flag or `OPENCLAW_STATE_DIR`) with a leading `~` expanded,
-/// else `.openclaw` in the effective home (`OPENCLAW_HOME`, else `HOME`),
-/// falling back to the legacy `.clawdbot` when only that one exists.
+/// explicit dir (`--state-dir` or `OPENCLAW_STATE_DIR`, named in `explicit`)
+/// with a leading `~` expanded, else `.openclaw` in the effective home
+/// (`OPENCLAW_HOME`, else `HOME`), falling back to the legacy `.clawdbot`
+/// when only that one exists. Also returns the one name the dir came from:
+/// `--state-dir`, `OPENCLAW_STATE_DIR`, `OPENCLAW_HOME`, `HOME` or
+/// `legacy .clawdbot`.
 pub fn resolve_state_dir(
-    explicit: Option<&Path>,
+    explicit: Option<(&Path, &'static str)>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<(PathBuf, &'static str), Error> {
     let non_empty = |v: Option<OsString>| v.map(trim).filter(|v| !v.is_empty());
     let os_home = || non_empty(env("HOME"));
-    let home = || -> Option<OsString> {
+    let home = || -> Option<(OsString, &'static str)> {
         match non_empty(env("OPENCLAW_HOME")) {
-            Some(h) => expand_tilde(&h, os_home),
-            None => os_home(),
+            Some(h) => expand_tilde(&h, os_home).map(|h| (h, "OPENCLAW_HOME")),
+            None => os_home().map(|h| (h, "HOME")),
         }
     };
-    if let Some(dir) = explicit
-        .map(|p| trim(p.as_os_str().to_owned()))
-        .filter(|dir| !dir.is_empty())
+    if let Some((dir, from)) = explicit
+        .map(|(p, from)| (trim(p.as_os_str().to_owned()), from))
+        .filter(|(dir, _)| !dir.is_empty())
     {
-        let expanded = expand_tilde(&dir, home).ok_or(Error::NoHome(
+        let expanded = expand_tilde(&dir, || home().map(|(h, _)| h)).ok_or(Error::NoHome(
             "the state dir starts with ~ but neither OPENCLAW_HOME nor HOME is set",
         ))?;
-        return Ok((absolute(expanded)?, "--state-dir / OPENCLAW_STATE_DIR"));
+        return Ok((absolute(expanded)?, from));
     }
-    let home = home().ok_or(Error::NoHome(
+    let (home, from) = home().ok_or(Error::NoHome(
         "set --state-dir, OPENCLAW_STATE_DIR, OPENCLAW_HOME or HOME",
     ))?;
     let home = absolute(home)?;
@@ -151,9 +179,62 @@ pub fn resolve_state_dir(
     let legacy = home.join(".clawdbot");
     // `exists` follows symlinks, as OpenClaw's `fs.existsSync` does.
     if !current.exists() && legacy.exists() {
-        return Ok((legacy, "legacy $HOME/.clawdbot"));
+        return Ok((legacy, "legacy .clawdbot"));
     }
-    Ok((current, "$OPENCLAW_HOME or $HOME"))
+    Ok((current, from))
+}
+
+/// What a state dir holds when it holds none of `locks/`, `agents/` and
+/// `openclaw.json`: `None` when it holds one (it looks like OpenClaw's), else a short
+/// description of what is there, naming a `.openclaw` or `.clawdbot` inside
+/// it as the likely state dir (a volume mounted one level up).
+pub fn not_a_state_dir(dir: BorrowedFd<'_>, path: &Path) -> Option<String> {
+    let exists = |name: &str| rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok();
+    // `openclaw.json` too: OpenClaw's config, which its manifests put in
+    // place before the first start, when there are no locks or agents yet.
+    if exists("locks") || exists("agents") || exists("openclaw.json") {
+        return None;
+    }
+    // At most this many entries are read: the root of a big volume may
+    // hold a lot, and a few names are enough to recognize it.
+    const READ: usize = 1000;
+    const SHOW: usize = 5;
+    let mut names: Vec<String> = rustix::fs::Dir::read_from(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| {
+            crate::report::shown(Path::new(OsStr::from_bytes(entry.file_name().to_bytes())))
+        })
+        .filter(|name| name != "." && name != "..")
+        .take(READ)
+        .collect();
+    names.sort();
+    let found = match names.len() {
+        0 => "it is empty".to_owned(),
+        n if n > SHOW => format!(
+            "it holds {}, ... ({n}{} entries)",
+            names[..SHOW].join(", "),
+            if n == READ { "+" } else { "" }
+        ),
+        _ => format!("it holds {}", names.join(", ")),
+    };
+    let likely = [".openclaw", ".clawdbot"]
+        .into_iter()
+        .find(|name| {
+            rustix::fs::statat(dir, *name, AtFlags::empty())
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+        })
+        .map(|name| {
+            format!(
+                "; the state dir is likely {}",
+                crate::report::shown(&path.join(name))
+            )
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "holds none of locks/, agents/ or openclaw.json: {found}{likely}"
+    ))
 }
 
 fn trim(s: OsString) -> OsString {
@@ -316,22 +397,36 @@ mod tests {
     #[test]
     fn state_dir_explicit_wins_and_expands_tilde() {
         let env = env_of(&[("HOME", "/home/node"), ("OPENCLAW_HOME", "/srv/oc")]);
-        let (dir, _) = resolve_state_dir(Some(Path::new("~/state")), &env).unwrap();
+        let (dir, _) =
+            resolve_state_dir(Some((Path::new("~/state"), "--state-dir")), &env).unwrap();
         assert_eq!(dir, Path::new("/srv/oc/state"));
-        let (dir, _) = resolve_state_dir(Some(Path::new(" /data/oc ")), &env).unwrap();
-        assert_eq!(dir, Path::new("/data/oc"));
+        let (dir, from) =
+            resolve_state_dir(Some((Path::new(" /data/oc "), "OPENCLAW_STATE_DIR")), &env).unwrap();
+        assert_eq!(
+            (dir.as_path(), from),
+            (Path::new("/data/oc"), "OPENCLAW_STATE_DIR")
+        );
     }
 
     #[test]
     fn state_dir_from_openclaw_home_then_home() {
         let env = env_of(&[("HOME", "/nonexistent-home"), ("OPENCLAW_HOME", "~/oc")]);
-        let (dir, _) = resolve_state_dir(None, &env).unwrap();
-        assert_eq!(dir, Path::new("/nonexistent-home/oc/.openclaw"));
+        let (dir, from) = resolve_state_dir(None, &env).unwrap();
+        assert_eq!(
+            (dir.as_path(), from),
+            (Path::new("/nonexistent-home/oc/.openclaw"), "OPENCLAW_HOME")
+        );
         let env = env_of(&[("HOME", "/nonexistent-home"), ("OPENCLAW_HOME", "  ")]);
-        let (dir, _) = resolve_state_dir(None, &env).unwrap();
-        assert_eq!(dir, Path::new("/nonexistent-home/.openclaw"));
-        let (dir, _) = resolve_state_dir(Some(Path::new("")), &env).unwrap();
-        assert_eq!(dir, Path::new("/nonexistent-home/.openclaw"));
+        let (dir, from) = resolve_state_dir(None, &env).unwrap();
+        assert_eq!(
+            (dir.as_path(), from),
+            (Path::new("/nonexistent-home/.openclaw"), "HOME")
+        );
+        let (dir, from) = resolve_state_dir(Some((Path::new(""), "--state-dir")), &env).unwrap();
+        assert_eq!(
+            (dir.as_path(), from),
+            (Path::new("/nonexistent-home/.openclaw"), "HOME")
+        );
     }
 
     #[test]
@@ -340,7 +435,7 @@ mod tests {
             resolve_state_dir(None, env_of(&[])),
             Err(Error::NoHome(_))
         ));
-        assert!(resolve_state_dir(Some(Path::new("~/x")), env_of(&[])).is_err());
+        assert!(resolve_state_dir(Some((Path::new("~/x"), "--state-dir")), env_of(&[])).is_err());
     }
 
     #[test]
@@ -351,7 +446,7 @@ mod tests {
         std::fs::create_dir(home.path().join(".clawdbot")).unwrap();
         let (dir, source) = resolve_state_dir(None, &env).unwrap();
         assert_eq!(dir, home.path().join(".clawdbot"));
-        assert!(source.contains("legacy"));
+        assert_eq!(source, "legacy .clawdbot");
         std::fs::create_dir(home.path().join(".openclaw")).unwrap();
         let (dir, _) = resolve_state_dir(None, &env).unwrap();
         assert_eq!(dir, home.path().join(".openclaw"));

@@ -15,14 +15,16 @@ pub enum Error {
     #[error("invalid include pattern {pattern:?}: {reason}")]
     Pattern { pattern: String, reason: String },
 
-    #[error("invalid log filter {filter:?}: {reason}")]
-    LogFilter { filter: String, reason: String },
-
     #[error("cannot resolve the state dir: {0}")]
     NoHome(&'static str),
 
     #[error("state dir {}: {reason}", path.display())]
     StateDir { path: PathBuf, reason: String },
+
+    /// `--require-state`: the state dir is missing, or holds nothing of
+    /// OpenClaw's.
+    #[error("state dir {}: {reason} (--require-state)", path.display())]
+    NoState { path: PathBuf, reason: String },
 
     #[error("cannot install into {}: {source}", dir.display())]
     Install {
@@ -32,7 +34,7 @@ pub enum Error {
 
     /// A system call failed on a path; `path` is relative to the state dir
     /// (already escaped for display) unless the state dir itself failed.
-    #[error("cannot {op} {path}: {}", std::io::Error::from(*errno))]
+    #[error("cannot {op} {path}: {}{}", std::io::Error::from(*errno), permission_hint(*errno))]
     Io {
         op: &'static str,
         path: String,
@@ -45,8 +47,54 @@ impl Error {
     /// system refused is a failed sweep (1).
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Io { .. } | Error::Install { .. } => ExitCode::Failure,
+            Error::Io { .. } | Error::Install { .. } | Error::NoState { .. } => ExitCode::Failure,
             _ => ExitCode::Usage,
         }
+    }
+}
+
+/// What to do about a permission error: the files on the state volume belong
+/// to OpenClaw's `node` user (1000), and the sweeper must run as it, or as a
+/// member of the group the pod's `fsGroup` gives the volume.
+fn permission_hint(errno: rustix::io::Errno) -> String {
+    use rustix::io::Errno;
+    if errno != Errno::ACCESS && errno != Errno::PERM {
+        return String::new();
+    }
+    format!(
+        " (the sweeper runs as uid {} gid {}: run it as the files' owner \
+         (runAsUser/runAsGroup 1000, as OpenClaw's node user) or set the pod's fsGroup)",
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::io::Errno;
+
+    #[test]
+    fn permission_errors_say_who_runs_and_what_to_set() {
+        let io = |errno| {
+            Error::Io {
+                op: "remove",
+                path: "locks/a.lock".into(),
+                errno,
+            }
+            .to_string()
+        };
+        let uid = rustix::process::getuid().as_raw();
+        for errno in [Errno::ACCESS, Errno::PERM] {
+            let msg = io(errno);
+            assert!(msg.starts_with("cannot remove locks/a.lock: "), "{msg}");
+            assert!(msg.contains(&format!("uid {uid} ")), "{msg}");
+            assert!(
+                msg.contains("runAsUser/runAsGroup 1000") && msg.contains("fsGroup"),
+                "{msg}"
+            );
+        }
+        let msg = io(Errno::IO);
+        assert!(!msg.contains("fsGroup"), "no hint for other errors: {msg}");
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod exit_code;
+pub mod gateway;
 pub mod install;
 pub mod judge;
 pub mod lock;

@@ -27,6 +27,14 @@ pub enum Candidate {
         stat: Stat,
         bytes: Vec<u8>,
     },
+    /// A directory named like a lock: a reclaim guard, or a legacy
+    /// directory lock (proper-lockfile). Still open, for the removal to prove
+    /// it is the same directory.
+    Directory {
+        fd: OwnedFd,
+        stat: Stat,
+        empty: bool,
+    },
     NotRegular(&'static str),
     TooLarge(u64),
     /// Gone between the directory listing and the open.
@@ -45,6 +53,9 @@ pub fn read_candidate(dir: BorrowedFd, name: &CStr, kind: FileType) -> Result<Ca
         },
         known => known,
     };
+    if kind == FileType::Directory {
+        return read_directory(dir, name);
+    }
     if kind != FileType::RegularFile {
         return Ok(Candidate::NotRegular(type_name(kind)));
     }
@@ -81,6 +92,31 @@ pub fn read_candidate(dir: BorrowedFd, name: &CStr, kind: FileType) -> Result<Ca
     }
     bytes.truncate(filled);
     Ok(Candidate::File { fd, stat, bytes })
+}
+
+/// Opens a directory candidate (never through a symlink) and tells whether
+/// it holds anything: OpenClaw's reclaim guards and proper-lockfile's
+/// directory locks are empty, anything else in one is not ours to judge.
+fn read_directory(dir: BorrowedFd, name: &CStr) -> Result<Candidate, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Candidate::Vanished),
+        Err(Errno::LOOP) => return Ok(Candidate::NotRegular("symlink")),
+        Err(Errno::NOTDIR) => return Ok(Candidate::NotRegular("not a directory any more")),
+        Err(e) => return Err(e),
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    let mut empty = true;
+    for entry in rustix::fs::Dir::read_from(&fd)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            empty = false;
+            break;
+        }
+    }
+    Ok(Candidate::Directory { fd, stat, empty })
 }
 
 pub fn type_name(kind: FileType) -> &'static str {
@@ -120,9 +156,15 @@ pub struct Lock {
     pub starttime: Option<u64>,
 }
 
-/// Why a file is not a lock we may judge. The file is always kept.
+/// Why a file is not a signed lock. A torn lock is judged by its age; any
+/// other file is kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotALock {
+    /// Empty, or a JSON object cut short: OpenClaw creates a lock file and
+    /// writes its payload in a second call, so a holder killed in between
+    /// leaves this, and no release of OpenClaw ever reclaims it.
+    #[error("torn: empty, or a JSON object cut short")]
+    Torn,
     #[error("not JSON: {0}")]
     NotJson(String),
     #[error("JSON but not an object")]
@@ -136,8 +178,18 @@ pub enum NotALock {
 pub fn parse(bytes: &[u8]) -> Result<Lock, NotALock> {
     // serde_json accepts surrounding whitespace, which covers the ownership
     // token tail; like JSON.parse it keeps the last of duplicate keys.
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| NotALock::NotJson(e.to_string()))?;
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        // A prefix of what OpenClaw writes: nothing, or `{` and then the
+        // input ends (not a syntax error) before the object closes.
+        Err(e)
+            if e.classify() == serde_json::error::Category::Eof && bytes.first() == Some(&b'{') =>
+        {
+            return Err(NotALock::Torn);
+        }
+        Err(_) if bytes.is_empty() => return Err(NotALock::Torn),
+        Err(e) => return Err(NotALock::NotJson(e.to_string())),
+    };
     let object = value.as_object().ok_or(NotALock::NotAnObject)?;
     let pid = object.get("pid").ok_or(NotALock::NoPid)?;
     let pid = positive_integer(pid).ok_or(NotALock::BadPid)?;
@@ -295,15 +347,23 @@ mod tests {
     #[test]
     fn parse_rejects_what_is_not_a_lock() {
         let kind = |e: NotALock| match e {
+            NotALock::Torn => "torn",
             NotALock::NotJson(_) => "not-json",
             NotALock::NotAnObject => "not-object",
             NotALock::NoPid => "no-pid",
             NotALock::BadPid => "bad-pid",
         };
-        let cases: [(&[u8], &str); 16] = [
-            (b"", "not-json"),
+        let cases: [(&[u8], &str); 21] = [
+            (b"", "torn"),
+            (b"{", "torn"),
+            (b"{\n  \"pid\": 1", "torn"),
+            (b"{\n  \"pid\": 1,\n  \"createdAt\": \"2026-11-", "torn"),
+            // Whitespace, a cut-short array or string, a syntax error before
+            // the end: not a prefix of an OpenClaw lock.
             (b"   \n\t", "not-json"),
-            (b"{\"pid\": 1", "not-json"),
+            (b" {\"pid\": 1", "not-json"),
+            (b"[1, 2", "not-json"),
+            (b"{\"pid\": 1 x", "not-json"),
             (b"\xef\xbb\xbf{\"pid\": 1}", "not-json"),
             (b"{\"pid\": 1} x", "not-json"),
             (b"{\"pid\": 1, \"x\": \"\xff\"}", "not-json"),

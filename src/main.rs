@@ -1,3 +1,4 @@
+use std::ffi::OsString;
 use std::time::Instant;
 
 use openclaw_lock_sweeper::cli::{self, Args, Command, Report};
@@ -6,8 +7,10 @@ use openclaw_lock_sweeper::exit_code::ExitCode;
 use openclaw_lock_sweeper::{exec, install, report, sweep, watch};
 
 fn main() -> std::process::ExitCode {
-    let mut args = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
-        Ok(Command::Sweep(args)) => args,
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let env = |name: &str| std::env::var_os(name);
+    let mut args = match cli::parse(argv.clone(), env) {
+        Ok(Command::Sweep(args)) => *args,
         Ok(Command::Install(dir)) => {
             return match install::install(&dir) {
                 Ok(path) => {
@@ -30,17 +33,17 @@ fn main() -> std::process::ExitCode {
         }
         Err(e) => {
             eprintln!("openclaw-lock-sweeper: {e}\n\nFor more information, try '--help'.");
+            // A report was asked for: it carries the error (unless the error
+            // is in `--report` itself, which then asked for nothing).
+            if cli::wants_json_report(&argv, env) {
+                println!("{}", report::error_json(&e, e.exit_code().into(), None));
+            }
             return exit(e.exit_code());
         }
     };
     let wrapped = std::mem::take(&mut args.exec);
-    let code = match report::init_logging(args.log_format, &args.log_level) {
-        Ok(()) => run(args, !wrapped.is_empty()),
-        Err(e) => {
-            eprintln!("openclaw-lock-sweeper: {e}");
-            e.exit_code()
-        }
-    };
+    report::init_logging(args.log_format, &args.log_level);
+    let code = run(args, !wrapped.is_empty());
     // Wrapper mode runs the command only after a sweep that succeeded (or
     // whose errors --best-effort forgave): never after a usage error.
     if code == ExitCode::Success && !wrapped.is_empty() {
@@ -56,10 +59,14 @@ fn exit(code: ExitCode) -> std::process::ExitCode {
 
 fn run(args: Args, wrapping: bool) -> ExitCode {
     let started = Instant::now();
+    let json = args.report == Report::Json;
     let config = match Config::from_args(args, wrapping) {
         Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "bad configuration; nothing swept");
+            if json {
+                println!("{}", report::error_json(&e, e.exit_code().into(), None));
+            }
             return e.exit_code();
         }
     };
@@ -73,6 +80,7 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         min_age_s = config.min_age.map(|d| d.as_secs()),
         watch_s = config.watch.map(|d| d.as_secs_f64()),
         dry_run = config.dry_run,
+        require_state = config.require_state,
         wrapping,
         "sweeping"
     );
@@ -86,6 +94,13 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!(error = %e, "cannot sweep");
+            if json {
+                let dir = (config.state_dir.as_path(), config.state_dir_source);
+                println!(
+                    "{}",
+                    report::error_json(&e, e.exit_code().into(), Some(dir))
+                );
+            }
             return e.exit_code();
         }
     };
@@ -100,10 +115,11 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
     }
     let elapsed = started.elapsed();
     summary.log(elapsed, config.dry_run, code.into());
-    if config.report == Report::Json {
+    if json {
+        let dir = (config.state_dir.as_path(), config.state_dir_source);
         println!(
             "{}",
-            summary.to_json(&config.state_dir, elapsed, config.dry_run, code.into())
+            summary.to_json(dir, config.dry_run, elapsed, code.into())
         );
     }
     code

@@ -61,32 +61,54 @@ pub struct Failed {
     pub errno: Errno,
 }
 
+/// What was judged, as it was judged.
+pub enum Judged<'a> {
+    /// A lock file: its descriptor, stat and bytes.
+    File {
+        fd: &'a OwnedFd,
+        stat: &'a Stat,
+        bytes: &'a [u8],
+    },
+    /// An empty directory (a reclaim guard or a legacy directory lock). The
+    /// kernel's `rmdir` refuses it if anything was put in it meanwhile.
+    EmptyDir { stat: &'a Stat },
+}
+
 pub fn remove_if_unchanged(
     dir: BorrowedFd,
     name: &CStr,
-    judged_fd: &OwnedFd,
-    judged: &Stat,
-    judged_bytes: &[u8],
+    judged: Judged,
 ) -> Result<Outcome, Failed> {
     let fail = |op| move |errno| Failed { op, errno };
     let temp = match move_aside(dir, name).map_err(fail("move aside"))? {
         Some(temp) => temp,
         None => return Ok(Outcome::Vanished),
     };
-    let same =
-        is_judged_file(dir, &temp, judged_fd, judged, judged_bytes).map_err(fail("verify"))?;
+    let (same, flags) = match judged {
+        Judged::File { fd, stat, bytes } => (
+            is_judged_file(dir, &temp, fd, stat, bytes).map_err(fail("verify"))?,
+            AtFlags::empty(),
+        ),
+        Judged::EmptyDir { stat } => (
+            is_same_inode(dir, &temp, stat).map_err(fail("verify"))?,
+            AtFlags::REMOVEDIR,
+        ),
+    };
     if same {
-        return match rustix::fs::unlinkat(dir, &temp, AtFlags::empty()) {
-            Ok(()) => Ok(Outcome::Removed),
+        match rustix::fs::unlinkat(dir, &temp, flags) {
+            Ok(()) => return Ok(Outcome::Removed),
+            // Something was put in the directory since it was judged empty:
+            // it changed, and goes back like any changed lock.
+            Err(Errno::NOTEMPTY | Errno::EXIST) => {}
             Err(errno) => {
                 // Leave the lock where it was, as if nothing had happened.
                 let _ = rename_noreplace(dir, &temp, name);
-                Err(Failed {
+                return Err(Failed {
                     op: "unlink",
                     errno,
-                })
+                });
             }
-        };
+        }
     }
     match rename_noreplace(dir, &temp, name) {
         Ok(()) => Ok(Outcome::Changed),
@@ -132,6 +154,11 @@ fn rename_noreplace(dir: BorrowedFd, from: &CStr, to: &CStr) -> Result<(), Errno
     }
 }
 
+fn is_same_inode(dir: BorrowedFd, temp: &CStr, judged: &Stat) -> Result<bool, Errno> {
+    let now = rustix::fs::statat(dir, temp, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok((now.st_dev, now.st_ino) == (judged.st_dev, judged.st_ino))
+}
+
 fn is_judged_file(
     dir: BorrowedFd,
     temp: &CStr,
@@ -139,8 +166,7 @@ fn is_judged_file(
     judged: &Stat,
     judged_bytes: &[u8],
 ) -> Result<bool, Errno> {
-    let now = rustix::fs::statat(dir, temp, AtFlags::SYMLINK_NOFOLLOW)?;
-    if (now.st_dev, now.st_ino) != (judged.st_dev, judged.st_ino) {
+    if !is_same_inode(dir, temp, judged)? {
         return Ok(false);
     }
     // The same inode: re-read it through the judged descriptor, one byte

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tracing_subscriber::filter::Targets;
+use serde_json::json;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::cli::LogFormat;
+use crate::cli::{LogFormat, LogLevel};
 use crate::error::Error;
 
 /// Why a candidate was left in place.
@@ -27,10 +28,45 @@ pub enum Kept {
     Vanished,
     /// Moved aside by an interrupted sweep.
     Leftover,
+    /// A directory named like a lock that holds something.
+    NotEmpty,
+    /// A live gateway holds the state dir (the kernel says so).
+    LiveGateway,
+}
+
+/// What a removal removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// A signed lock whose holder cannot be alive.
+    Lock,
+    /// An empty or cut-short lock file.
+    Torn,
+    /// An empty `<lock>.reclaim` directory (or a reclaim guard file).
+    ReclaimGuard,
+    /// An empty directory lock of releases before 2026.9 (proper-lockfile).
+    DirectoryLock,
+}
+
+impl Removed {
+    pub const ALL: [Removed; 4] = [
+        Removed::Lock,
+        Removed::Torn,
+        Removed::ReclaimGuard,
+        Removed::DirectoryLock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Removed::Lock => "lock",
+            Removed::Torn => "torn-lock",
+            Removed::ReclaimGuard => "reclaim-guard",
+            Removed::DirectoryLock => "directory-lock",
+        }
+    }
 }
 
 impl Kept {
-    const ALL: [Kept; 8] = [
+    const ALL: [Kept; 10] = [
         Kept::NotRegularFile,
         Kept::TooLarge,
         Kept::NotALock,
@@ -39,6 +75,8 @@ impl Kept {
         Kept::Changed,
         Kept::Vanished,
         Kept::Leftover,
+        Kept::NotEmpty,
+        Kept::LiveGateway,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +89,8 @@ impl Kept {
             Kept::Changed => "changed",
             Kept::Vanished => "vanished",
             Kept::Leftover => "leftover",
+            Kept::NotEmpty => "not-empty",
+            Kept::LiveGateway => "live-gateway",
         }
     }
 }
@@ -61,18 +101,56 @@ pub struct Summary {
     pub scanned: u64,
     /// Stale locks removed (in a dry run: that would have been removed).
     pub swept: u64,
+    /// `swept` by what was removed.
+    removed: [u64; Removed::ALL.len()],
     kept: [u64; Kept::ALL.len()],
     pub errors: u64,
+    /// What the kernel said about a live gateway (`attached`, `free`,
+    /// `unknown`); `None` when not asked (watch mode, `--liveness pids`).
+    pub liveness: Option<&'static str>,
+    /// The paths themselves (as shown in the log), only when the JSON report
+    /// asks for them: memory then grows with the number of candidates.
+    paths: Option<Paths>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Paths {
+    swept: Vec<(String, Removed)>,
+    kept: Vec<(String, Kept)>,
 }
 
 impl Summary {
-    pub fn keep(&mut self, why: Kept) {
-        self.kept[why as usize] += 1;
+    /// A summary that also records every swept and kept path.
+    pub fn with_paths() -> Summary {
+        Summary {
+            paths: Some(Paths::default()),
+            ..Summary::default()
+        }
     }
 
+    pub fn keep(&mut self, why: Kept, path: &str) {
+        self.kept[why as usize] += 1;
+        if let Some(paths) = &mut self.paths {
+            paths.kept.push((path.to_owned(), why));
+        }
+    }
+
+    /// A stale lock removed (in a dry run: that would have been removed).
+    pub fn add_swept(&mut self, what: Removed, path: &str) {
+        self.swept += 1;
+        self.removed[what as usize] += 1;
+        if let Some(paths) = &mut self.paths {
+            paths.swept.push((path.to_owned(), what));
+        }
+    }
+
+    /// Adds the counts of `other` (a watch pass); its paths are not kept.
     pub fn add(&mut self, other: &Summary) {
         self.scanned += other.scanned;
         self.swept += other.swept;
+        for (total, n) in self.removed.iter_mut().zip(other.removed) {
+            *total += n;
+        }
         for (total, n) in self.kept.iter_mut().zip(other.kept) {
             *total += n;
         }
@@ -81,6 +159,10 @@ impl Summary {
 
     pub fn kept(&self, why: Kept) -> u64 {
         self.kept[why as usize]
+    }
+
+    pub fn removed(&self, what: Removed) -> u64 {
+        self.removed[what as usize]
     }
 
     /// `other-holder:2 not-a-lock:1`, non-zero reasons only.
@@ -103,62 +185,157 @@ impl Summary {
             swept = self.swept,
             kept = %self.kept_line(),
             errors = self.errors,
-            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            elapsed_us = micros(elapsed),
             dry_run,
             exit_code,
             "sweep finished"
         );
     }
 
+    /// The JSON report (`--report json`) of a sweep that ran; see
+    /// `schema/report.schema.json`.
     pub fn to_json(
         &self,
-        state_dir: &Path,
-        elapsed: Duration,
+        (state_dir, source): (&Path, &str),
         dry_run: bool,
+        elapsed: Duration,
         exit_code: i32,
     ) -> String {
         let kept: serde_json::Map<String, serde_json::Value> = Kept::ALL
             .iter()
             .map(|&k| (k.as_str().to_owned(), self.kept(k).into()))
             .collect();
-        serde_json::json!({
-            "state_dir": state_dir.to_string_lossy(),
+        let removed: serde_json::Map<String, serde_json::Value> = Removed::ALL
+            .iter()
+            .map(|&r| (r.as_str().to_owned(), self.removed(r).into()))
+            .collect();
+        let paths = self.paths.as_ref();
+        let swept_paths: Vec<serde_json::Value> = paths
+            .map_or(&[][..], |p| &p.swept)
+            .iter()
+            .map(|(path, what)| json!({"path": path, "kind": what.as_str()}))
+            .collect();
+        let kept_paths: Vec<serde_json::Value> = paths
+            .map_or(&[][..], |p| &p.kept)
+            .iter()
+            .map(|(path, why)| json!({"path": path, "reason": why.as_str()}))
+            .collect();
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "state_dir": shown(state_dir),
+            "state_dir_source": source,
             "dry_run": dry_run,
+            "liveness": self.liveness,
             "scanned": self.scanned,
             "swept": self.swept,
+            "removed": removed,
             "kept": kept,
             "errors": self.errors,
-            "elapsed_ms": elapsed.as_secs_f64() * 1e3,
+            "swept_paths": swept_paths,
+            "kept_paths": kept_paths,
+            "elapsed_us": micros(elapsed),
             "exit_code": exit_code,
         })
         .to_string()
     }
 }
 
+/// The JSON report when nothing was swept: a usage error (exit 2), or a
+/// state dir that could not be used. `state_dir` when it was resolved.
+pub fn error_json(error: &Error, exit_code: i32, state_dir: Option<(&Path, &str)>) -> String {
+    let mut report = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "error": error.to_string(),
+        "exit_code": exit_code,
+    });
+    if let Some((dir, source)) = state_dir {
+        report["state_dir"] = shown(dir).into();
+        report["state_dir_source"] = source.into();
+    }
+    report.to_string()
+}
+
+fn micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
+
+// === Logging ===
+
+/// The crate's own log target: every event of the sweeper has it, or a
+/// `openclaw_lock_sweeper::module` target under it.
+const OWN_TARGET: &str = env!("CARGO_CRATE_NAME");
+
+/// Parses a log filter (`info`, `debug`, `warn,openclaw_lock_sweeper::walk=trace`)
+/// and widens it so the sweeper's own INFO lines always show: what it removed
+/// is the one thing an operator must be able to read afterwards. `true` when
+/// it was widened. A word without `=` must be a level: `loud` is a typo, not
+/// a target to enable.
+pub fn log_filter(filter: &str) -> Result<(Targets, bool), String> {
+    for part in filter.split(',').map(str::trim) {
+        let level = match part.split_once('=') {
+            _ if part.is_empty() => continue,
+            None => part,
+            Some((target, _)) if target.trim().is_empty() => {
+                return Err(format!("{part:?} names no target before '='"));
+            }
+            Some((_, level)) => level.trim(),
+        };
+        // (An empty level would parse as `error`.)
+        if level.is_empty() || level.parse::<LevelFilter>().is_err() {
+            return Err(format!(
+                "{level:?} is not a level (error, warn, info, debug, trace, off); \
+                 a per-target level is written TARGET=LEVEL"
+            ));
+        }
+    }
+    let given: Targets = filter.trim().parse().map_err(|e| format!("{e}"))?;
+    let ours = |target: &str| {
+        target == OWN_TARGET
+            || target
+                .strip_prefix(OWN_TARGET)
+                .is_some_and(|rest| rest.starts_with("::"))
+    };
+    let mut widened = false;
+    let mut filter = match given.default_level() {
+        Some(level) => Targets::new().with_default(level),
+        None => Targets::new(),
+    };
+    for (target, level) in given.iter() {
+        if ours(target) && level < LevelFilter::INFO {
+            widened = true;
+            filter = filter.with_target(target, LevelFilter::INFO);
+        } else {
+            filter = filter.with_target(target, level);
+        }
+    }
+    if !filter.would_enable(OWN_TARGET, &tracing::Level::INFO) {
+        widened = true;
+        filter = filter.with_target(OWN_TARGET, LevelFilter::INFO);
+    }
+    Ok((filter, widened))
+}
+
 /// Logs go to stderr, so stdout carries only the report an operator asks for.
-pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), Error> {
-    let targets: Targets =
-        filter
-            .trim()
-            .parse()
-            .map_err(
-                |e: tracing_subscriber::filter::ParseError| Error::LogFilter {
-                    filter: filter.to_owned(),
-                    reason: e.to_string(),
-                },
-            )?;
+pub fn init_logging(format: LogFormat, level: &LogLevel) {
     let builder = tracing_subscriber::fmt()
         .with_writer(|| LogWriter(LOG.lock().unwrap_or_else(|e| e.into_inner())))
         .with_ansi(false)
         .with_target(false)
         // The filter below decides; the builder's own default stops at info.
-        .with_max_level(tracing::level_filters::LevelFilter::TRACE);
+        .with_max_level(LevelFilter::TRACE);
+    let targets = level.filter.clone();
     let subscriber: Box<dyn tracing::Subscriber + Send + Sync> = match format {
         LogFormat::Text => Box::new(builder.finish().with(targets)),
         LogFormat::Json => Box::new(builder.json().flatten_event(true).finish().with(targets)),
     };
     tracing::subscriber::set_global_default(subscriber).expect("logging is set up once");
-    Ok(())
+    if let Some((given, source)) = &level.widened {
+        tracing::warn!(
+            filter = %given,
+            from = %source,
+            "the log filter would hide the sweeper's own info lines; they are logged anyway"
+        );
+    }
 }
 
 /// Log lines are buffered and written when the buffer fills, when a pass
@@ -229,17 +406,141 @@ mod tests {
     #[test]
     fn summary_counts_and_reports() {
         let mut s = Summary::default();
-        s.keep(Kept::OtherHolder);
-        s.keep(Kept::OtherHolder);
-        s.keep(Kept::NotALock);
+        s.keep(Kept::OtherHolder, "locks/a.lock");
+        s.keep(Kept::OtherHolder, "locks/b.lock");
+        s.keep(Kept::NotALock, "locks/c.lock");
+        s.add_swept(Removed::Lock, "locks/d.lock");
         assert_eq!(s.kept(Kept::OtherHolder), 2);
         assert_eq!(s.kept_line(), "not-a-lock:1 other-holder:2");
-        let json: serde_json::Value =
-            serde_json::from_str(&s.to_json(Path::new("/s"), Duration::from_millis(3), true, 0))
-                .unwrap();
+        let report = |s: &Summary| -> serde_json::Value {
+            let dir = (Path::new("/s"), "--state-dir");
+            serde_json::from_str(&s.to_json(dir, true, Duration::from_micros(3_456), 0)).unwrap()
+        };
+        let json = report(&s);
         assert_eq!(json["kept"]["other-holder"], 2);
         assert_eq!(json["kept"]["too-young"], 0);
+        assert_eq!(json["removed"]["lock"], 1);
+        assert_eq!(json["swept"], 1);
         assert_eq!(json["dry_run"], true);
+        assert_eq!(json["elapsed_us"], 3_456);
+        assert_eq!(json["state_dir_source"], "--state-dir");
+        assert_eq!(json["kept_paths"], serde_json::json!([]), "not collected");
         assert_eq!(Summary::default().kept_line(), "none");
+
+        let mut s = Summary::with_paths();
+        s.keep(Kept::NotALock, "locks/c.lock");
+        s.add_swept(Removed::Torn, "locks/d.lock");
+        let json = report(&s);
+        assert_eq!(
+            json["kept_paths"],
+            serde_json::json!([{"path": "locks/c.lock", "reason": "not-a-lock"}])
+        );
+        assert_eq!(
+            json["swept_paths"],
+            serde_json::json!([{"path": "locks/d.lock", "kind": "torn-lock"}])
+        );
+    }
+
+    #[test]
+    fn error_report_carries_the_message() {
+        let e = Error::Usage("--min-age: invalid duration \"5\"".into());
+        let json: serde_json::Value = serde_json::from_str(&error_json(&e, 2, None)).unwrap();
+        assert_eq!(json["error"], "--min-age: invalid duration \"5\"");
+        assert_eq!(json["exit_code"], 2);
+        assert!(json.get("state_dir").is_none());
+        let dir = Some((Path::new("/s"), "HOME"));
+        let json: serde_json::Value = serde_json::from_str(&error_json(&e, 1, dir)).unwrap();
+        assert_eq!(
+            (&json["state_dir"], &json["state_dir_source"]),
+            (&"/s".into(), &"HOME".into())
+        );
+    }
+
+    #[test]
+    fn log_filter_refuses_words_that_are_not_levels() {
+        for bad in [
+            "loud",
+            "info,verbose",
+            "warn,[bad",
+            "info=",
+            "=info",
+            "myapp=loud",
+        ] {
+            assert!(log_filter(bad).is_err(), "{bad:?} should be refused");
+        }
+        let msg = log_filter("loud").unwrap_err();
+        assert!(msg.contains("\"loud\" is not a level"), "{msg}");
+    }
+
+    #[test]
+    fn log_filter_never_hides_the_sweepers_info_lines() {
+        let info = tracing::Level::INFO;
+        let debug = tracing::Level::DEBUG;
+        let sweep = "openclaw_lock_sweeper::sweep";
+        // Filters that keep info for the sweeper are taken as they are.
+        for keep in [
+            "info",
+            "debug",
+            "trace",
+            " info ",
+            "warn,openclaw_lock_sweeper=debug",
+        ] {
+            let (f, widened) = log_filter(keep).unwrap();
+            assert!(!widened, "{keep:?}");
+            assert!(
+                f.would_enable(OWN_TARGET, &info) && f.would_enable(sweep, &info),
+                "{keep:?}"
+            );
+        }
+        let (f, _) = log_filter("debug").unwrap();
+        assert!(f.would_enable(sweep, &debug), "debug stays debug");
+        // Filters that would hide it are widened to info, for the sweeper only.
+        for hide in [
+            "warn",
+            "error",
+            "off",
+            "myapp=debug",
+            "info,openclaw_lock_sweeper::sweep=warn",
+            "openclaw_lock_sweeper=off",
+        ] {
+            let (f, widened) = log_filter(hide).unwrap();
+            assert!(widened, "{hide:?}");
+            assert!(f.would_enable(OWN_TARGET, &info), "{hide:?}");
+            assert!(f.would_enable(sweep, &info), "{hide:?}");
+            assert!(
+                !f.would_enable(sweep, &debug),
+                "{hide:?}: widened to info, no further"
+            );
+        }
+        let (f, _) = log_filter("myapp=debug").unwrap();
+        assert!(
+            f.would_enable("myapp", &debug),
+            "the rest of the filter is kept"
+        );
+        let (f, _) = log_filter("warn").unwrap();
+        assert!(
+            !f.would_enable("other", &info),
+            "other targets keep their level"
+        );
+    }
+
+    /// The schema names every reason and kind the report can carry, and no other.
+    #[test]
+    fn schema_lists_every_reason_and_kind() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schema/report.schema.json")).unwrap();
+        let sweep = &schema["$defs"]["sweep"]["properties"];
+        let kept: Vec<&str> = Kept::ALL.iter().map(|k| k.as_str()).collect();
+        let removed: Vec<&str> = Removed::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(sweep["kept"]["required"], json!(kept));
+        assert_eq!(
+            sweep["kept_paths"]["items"]["properties"]["reason"]["enum"],
+            json!(kept)
+        );
+        assert_eq!(sweep["removed"]["required"], json!(removed));
+        assert_eq!(
+            sweep["swept_paths"]["items"]["properties"]["kind"]["enum"],
+            json!(removed)
+        );
     }
 }

@@ -2,20 +2,22 @@
 //! act on the stale ones, and count everything.
 
 use std::ffi::CStr;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
+use crate::cli;
+use crate::config::{Config, Holders, Pattern};
 use crate::error::Error;
-use crate::judge::{self, Verdict};
-use crate::lock::{self, Candidate, MAX_LOCK_BYTES};
-use crate::remove::{self, Outcome};
-use crate::report::{Kept, Summary, shown};
+use crate::gateway::{self, Liveness};
+use crate::judge::{self, Holder, Rules, Verdict};
+use crate::lock::{self, Candidate, MAX_LOCK_BYTES, NotALock};
+use crate::remove::{self, Judged, Outcome};
+use crate::report::{Kept, Removed, Summary, shown};
 use crate::walk::{self, Event, io_error};
 
 /// Kept files are reported on every pass of the watch mode; after the first
@@ -30,18 +32,32 @@ macro_rules! kept {
 /// state dir (a fresh volume) is logged and is not an error. `repeat`: a
 /// watch pass after the first, which logs kept files at debug level only.
 pub fn sweep(config: &Config, repeat: bool) -> Result<Summary, Error> {
+    let no_state = |reason: String| Error::NoState {
+        path: config.state_dir.clone(),
+        reason,
+    };
     let Some(root) = open_state_dir(&config.state_dir)? else {
-        kept!(repeat, warn, state_dir = %config.state_dir.display(), "state dir does not exist; nothing to sweep");
+        if config.require_state {
+            return Err(no_state("does not exist".into()));
+        }
+        kept!(repeat, warn, state_dir = %config.state_dir.display(), from = config.state_dir_source, "state dir does not exist; nothing to sweep");
         return Ok(Summary::default());
     };
-    let mut sweeper = Sweeper {
-        config,
-        quiet: repeat,
-        now: SystemTime::now(),
-        summary: Summary::default(),
+    // A volume mounted one level off sweeps nothing: say so, and where the
+    // state dir likely is.
+    if let Some(found) = crate::config::not_a_state_dir(root.as_fd(), &config.state_dir) {
+        if config.require_state {
+            return Err(no_state(found));
+        }
+        kept!(repeat, warn, state_dir = %config.state_dir.display(), from = config.state_dir_source, found = %found, "state dir does not look like OpenClaw's; nothing of it to sweep");
+    }
+    // Only the JSON report needs the paths collected.
+    let summary = if config.report == crate::cli::Report::Json {
+        Summary::with_paths()
+    } else {
+        Summary::default()
     };
-    walk::walk(root, &config.patterns, |event| sweeper.on_event(event));
-    Ok(sweeper.summary)
+    Ok(sweep_tree(config, root, repeat, summary))
 }
 
 fn open_state_dir(path: &Path) -> Result<Option<OwnedFd>, Error> {
@@ -75,11 +91,112 @@ fn open_state_dir(path: &Path) -> Result<Option<OwnedFd>, Error> {
     Ok(Some(root))
 }
 
+/// Walks the state dir under the rules the kernel allows. Before a gateway
+/// starts, the gateway's coordinators are taken first and held to the end:
+/// attached (a live gateway holds them), everything is kept; free, the
+/// gateway's own leftovers are swept too; unknown, the pid rules alone.
+fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, summary: Summary) -> Summary {
+    // Watch mode runs beside a live gateway by definition: the probe would
+    // tell nothing new, and holding the coordinators at every interval would
+    // only hold up a gateway that restarts in process.
+    let probe = config.watch.is_none() && config.liveness == cli::Liveness::Kernel;
+    let liveness = probe.then(|| gateway::probe(root.as_fd()));
+    if let Some(liveness) = &liveness {
+        log_liveness(liveness);
+    }
+    let mut summary = summary;
+    summary.liveness = liveness.as_ref().map(Liveness::as_str);
+    let mut sweeper = Sweeper {
+        config,
+        quiet: repeat,
+        now: SystemTime::now(),
+        summary,
+        rules: Rules {
+            holders: &config.holders,
+            min_age: config.min_age,
+            grace: judge::GRACE,
+            attached: matches!(liveness, Some(Liveness::Attached { .. })),
+        },
+    };
+    if let Some(Liveness::Free { .. }) = liveness {
+        // No gateway nor embedded writer runs, and none can start while the
+        // coordinators are ours: whatever pid its lock files name is dead,
+        // and nothing is mid-write (it writes them only under the
+        // coordinator).
+        static ANY: Holders = Holders::Any;
+        let gateway_rules = Rules {
+            holders: &ANY,
+            min_age: None,
+            grace: Duration::ZERO,
+            attached: false,
+        };
+        let patterns = parse_all(gateway::LEFTOVER_PATTERNS.iter().map(|p| p.to_string()));
+        match rustix::io::fcntl_dupfd_cloexec(&root, 0) {
+            Ok(dup) => {
+                let rules = std::mem::replace(&mut sweeper.rules, gateway_rules);
+                walk::walk(dup, &patterns, |event| sweeper.on_event(event));
+                sweeper.rules = rules;
+            }
+            Err(errno) => {
+                sweeper.summary.errors += 1;
+                error!(error = %io_error("duplicate", Path::new(""), errno), "cannot sweep the gateway's leftovers");
+            }
+        }
+    }
+    // Each candidate pattern also finds the reclaim guard beside a lock.
+    let patterns = parse_all(
+        config
+            .patterns
+            .iter()
+            .flat_map(|p| [p.source.clone(), format!("{}.reclaim", p.source)]),
+    );
+    walk::walk(root, &patterns, |event| sweeper.on_event(event));
+    // Dropping the liveness releases the coordinators: a gateway may start.
+    drop(liveness);
+    sweeper.summary
+}
+
+/// The patterns were checked when the configuration was read; a `.reclaim`
+/// variant that no longer fits NAME_MAX names no file that can exist.
+fn parse_all(sources: impl Iterator<Item = String>) -> Vec<Pattern> {
+    sources.filter_map(|s| Pattern::parse(&s).ok()).collect()
+}
+
+fn log_liveness(liveness: &Liveness) {
+    match liveness {
+        Liveness::Attached {
+            coordinator,
+            pid,
+            payload,
+        } => warn!(
+            liveness = liveness.as_str(),
+            coordinator = &**coordinator,
+            holder_pid = *pid,
+            gateway_lock = payload.as_deref(),
+            hint = "another OpenClaw process runs on this state dir now (a second pod or replica, a \
+                    RollingUpdate, a `kubectl debug` copy, another compose project): check the \
+                    Deployment's strategy (Recreate) and replicas; nothing is removed while it runs",
+            "a live OpenClaw holds this state dir: keeping every lock"
+        ),
+        Liveness::Free { coordinators, .. } => info!(
+            liveness = liveness.as_str(),
+            coordinators = %coordinators.join(" "),
+            "no OpenClaw gateway runs on this state dir: its lock held for the sweep"
+        ),
+        Liveness::Unknown { reason } => info!(
+            liveness = liveness.as_str(),
+            reason = &**reason,
+            "cannot ask the kernel whether a gateway runs: the holder rules alone decide"
+        ),
+    }
+}
+
 struct Sweeper<'a> {
     config: &'a Config,
     quiet: bool,
     now: SystemTime,
     summary: Summary,
+    rules: Rules<'a>,
 }
 
 impl Sweeper<'_> {
@@ -104,11 +221,12 @@ impl Sweeper<'_> {
             }
             Event::Leftover { rel } => {
                 self.summary.scanned += 1;
-                self.summary.keep(Kept::Leftover);
+                let path = shown(rel);
+                self.summary.keep(Kept::Leftover, &path);
                 kept!(
                     self.quiet,
                     warn,
-                    path = &*shown(rel),
+                    path = &*path,
                     "kept: a lock an interrupted sweep moved aside; it locks nothing, remove it by hand"
                 );
             }
@@ -120,11 +238,60 @@ impl Sweeper<'_> {
     }
 
     fn candidate(&mut self, dir: BorrowedFd, name: &CStr, path: &str, kind: FileType) {
-        let (fd, stat, bytes) = match lock::read_candidate(dir, name, kind) {
-            Ok(Candidate::File { fd, stat, bytes }) => (fd, stat, bytes),
+        let guard = name.to_bytes().ends_with(b".reclaim");
+        match lock::read_candidate(dir, name, kind) {
+            Ok(Candidate::File { fd, stat, bytes }) => {
+                let judged = Judged::File {
+                    fd: &fd,
+                    stat: &stat,
+                    bytes: &bytes,
+                };
+                match lock::parse(&bytes) {
+                    Ok(lock) => self.signed(dir, name, path, &lock, &stat, judged, guard),
+                    Err(NotALock::Torn) => {
+                        let what = if guard {
+                            Removed::ReclaimGuard
+                        } else {
+                            Removed::Torn
+                        };
+                        self.unnamed(dir, name, path, &stat, judged, what);
+                    }
+                    Err(why) => {
+                        self.summary.keep(Kept::NotALock, path);
+                        kept!(self.quiet, info, path, reason = %why, "kept: not an OpenClaw lock");
+                    }
+                }
+            }
+            Ok(Candidate::Directory { stat, empty, .. }) => {
+                let what = if guard {
+                    Removed::ReclaimGuard
+                } else {
+                    Removed::DirectoryLock
+                };
+                if empty {
+                    return self.unnamed(
+                        dir,
+                        name,
+                        path,
+                        &stat,
+                        Judged::EmptyDir { stat: &stat },
+                        what,
+                    );
+                }
+                self.summary.keep(Kept::NotEmpty, path);
+                kept!(
+                    self.quiet,
+                    warn,
+                    path,
+                    kind = what.as_str(),
+                    hint = "OpenClaw cannot take this lock while the directory exists; no release of \
+                            OpenClaw puts files in one: check what it holds, then remove it by hand",
+                    "kept: a directory named like a lock, not empty"
+                );
+            }
             Ok(Candidate::NotRegular(file_type)) => {
-                self.summary.keep(Kept::NotRegularFile);
-                return kept!(
+                self.summary.keep(Kept::NotRegularFile, path);
+                kept!(
                     self.quiet,
                     info,
                     path,
@@ -133,8 +300,8 @@ impl Sweeper<'_> {
                 );
             }
             Ok(Candidate::TooLarge(size)) => {
-                self.summary.keep(Kept::TooLarge);
-                return kept!(
+                self.summary.keep(Kept::TooLarge, path);
+                kept!(
                     self.quiet,
                     info,
                     path,
@@ -144,8 +311,8 @@ impl Sweeper<'_> {
                 );
             }
             Ok(Candidate::Vanished) => {
-                self.summary.keep(Kept::Vanished);
-                return debug!(path, "gone before it could be read");
+                self.summary.keep(Kept::Vanished, path);
+                debug!(path, "gone before it could be read");
             }
             Err(errno) => {
                 self.summary.errors += 1;
@@ -154,26 +321,33 @@ impl Sweeper<'_> {
                     path: path.to_owned(),
                     errno,
                 };
-                return error!(error = %e, "cannot read candidate");
+                error!(error = %e, "cannot read candidate");
             }
-        };
-        let lock = match lock::parse(&bytes) {
-            Ok(lock) => lock,
-            Err(why) => {
-                self.summary.keep(Kept::NotALock);
-                return kept!(self.quiet, info, path, reason = %why, "kept: not an OpenClaw lock");
-            }
-        };
-        let (age, age_from) = judge::age(&lock, lock::mtime(&stat), self.now);
+        }
+    }
+
+    /// A lock that names its holder.
+    #[allow(clippy::too_many_arguments)]
+    fn signed(
+        &mut self,
+        dir: BorrowedFd,
+        name: &CStr,
+        path: &str,
+        lock: &lock::Lock,
+        stat: &rustix::fs::Stat,
+        judged: Judged,
+        guard: bool,
+    ) {
+        let (age, age_from) = judge::age(lock, lock::mtime(stat), self.now);
         let pid = lock.pid;
         let created_at = lock.created_at.as_deref().unwrap_or("-");
         let age_s = age.as_secs();
         let age_from = age_from.as_str();
-        match judge::judge(&lock, age, &self.config.holders, self.config.min_age) {
+        match judge::judge(Holder::Signed(lock), age, &self.rules) {
             Verdict::OtherHolder => {
-                self.summary.keep(Kept::OtherHolder);
+                self.summary.keep(Kept::OtherHolder, path);
                 kept!(self.quiet, warn,
-                    path, pid, created_at, age_s, age_from, holders = %self.config.holders,
+                    path, pid, created_at, age_s, age_from, holders = %self.rules.holders,
                     hint = %format!(
                         "if pid {pid} cannot be alive when this runs (e.g. OpenClaw's compose file runs the \
                          gateway with `init: true`, so it is not pid 1), add --holder-pid {pid}, or use \
@@ -182,9 +356,8 @@ impl Sweeper<'_> {
                     "kept: held by a pid outside the holder set"
                 );
             }
-            Verdict::TooYoung => {
-                self.summary.keep(Kept::TooYoung);
-                let min_age_s = self.config.min_age.map_or(0, |d| d.as_secs());
+            Verdict::TooYoung(min) => {
+                self.summary.keep(Kept::TooYoung, path);
                 kept!(
                     self.quiet,
                     info,
@@ -193,54 +366,150 @@ impl Sweeper<'_> {
                     created_at,
                     age_s,
                     age_from,
-                    min_age_s,
+                    min_age_s = min.as_secs(),
                     "kept: younger than --min-age"
                 );
             }
-            Verdict::Stale if self.config.dry_run => {
-                self.summary.swept += 1;
-                info!(
+            Verdict::LiveGateway => self.keep_live(path),
+            Verdict::Stale => {
+                let what = if guard {
+                    Removed::ReclaimGuard
+                } else {
+                    Removed::Lock
+                };
+                let message = match (guard, self.config.dry_run) {
+                    (false, false) => "removed stale lock",
+                    (false, true) => "would remove stale lock (dry run)",
+                    (true, false) => "removed orphaned reclaim guard",
+                    (true, true) => "would remove orphaned reclaim guard (dry run)",
+                };
+                if self.remove(dir, name, path, judged, what) {
+                    info!(path, pid, created_at, age_s, age_from, "{message}");
+                }
+            }
+        }
+    }
+
+    /// A leftover that names nobody: a torn lock, an empty reclaim guard or
+    /// directory lock. OpenClaw never gets past one, whatever its age.
+    fn unnamed(
+        &mut self,
+        dir: BorrowedFd,
+        name: &CStr,
+        path: &str,
+        stat: &rustix::fs::Stat,
+        judged: Judged,
+        what: Removed,
+    ) {
+        let age = self
+            .now
+            .duration_since(lock::mtime(stat))
+            .unwrap_or(Duration::ZERO);
+        let age_s = age.as_secs();
+        match judge::judge(Holder::Unnamed, age, &self.rules) {
+            Verdict::LiveGateway => self.keep_live(path),
+            Verdict::TooYoung(min) => {
+                self.summary.keep(Kept::TooYoung, path);
+                kept!(
+                    self.quiet,
+                    warn,
                     path,
-                    pid, created_at, age_s, age_from, "would remove stale lock (dry run)"
+                    kind = what.as_str(),
+                    age_s,
+                    min_age_s = min.as_secs(),
+                    hint = "OpenClaw waits on this forever if its writer is gone; the next sweep \
+                            removes it once it is old enough (restart the gateway, or run the sweeper again)",
+                    "kept: a leftover naming no holder, too young to be sure its writer is gone"
                 );
             }
-            Verdict::Stale => match remove::remove_if_unchanged(dir, name, &fd, &stat, &bytes) {
-                Ok(Outcome::Removed) => {
-                    self.summary.swept += 1;
-                    info!(path, pid, created_at, age_s, age_from, "removed stale lock");
-                }
-                Ok(Outcome::Vanished) => {
-                    self.summary.keep(Kept::Vanished);
-                    info!(path, pid, "already removed by someone else");
-                }
-                Ok(Outcome::Changed) => {
-                    self.summary.keep(Kept::Changed);
-                    warn!(
+            // Nobody is named, so no holder can be outside the set.
+            Verdict::OtherHolder => unreachable!("an unnamed leftover has no holder"),
+            Verdict::Stale => {
+                let message = match (what, self.config.dry_run) {
+                    (Removed::Torn, false) => "removed torn lock",
+                    (Removed::Torn, true) => "would remove torn lock (dry run)",
+                    (Removed::ReclaimGuard, false) => "removed orphaned reclaim guard",
+                    (Removed::ReclaimGuard, true) => {
+                        "would remove orphaned reclaim guard (dry run)"
+                    }
+                    (_, false) => "removed empty directory lock",
+                    (_, true) => "would remove empty directory lock (dry run)",
+                };
+                if self.remove(dir, name, path, judged, what) {
+                    info!(
                         path,
-                        pid, "kept: the lock changed after it was judged; left in place"
+                        kind = what.as_str(),
+                        age_s,
+                        age_from = "mtime",
+                        "{message}"
                     );
                 }
-                Ok(Outcome::ChangedKeptAside(temp)) => {
-                    self.summary.keep(Kept::Changed);
-                    self.summary.errors += 1;
-                    let aside = shown(Path::new(std::ffi::OsStr::new(&*temp.to_string_lossy())));
-                    error!(
-                        path,
-                        aside,
-                        "the lock changed after it was judged and its path was taken meanwhile; \
-                         the changed file is kept under the aside name"
-                    );
-                }
-                Err(failed) => {
-                    self.summary.errors += 1;
-                    let e = Error::Io {
-                        op: failed.op,
-                        path: path.to_owned(),
-                        errno: failed.errno,
-                    };
-                    error!(error = %e, pid, created_at, "cannot remove stale lock");
-                }
-            },
+            }
         }
+    }
+
+    fn keep_live(&mut self, path: &str) {
+        self.summary.keep(Kept::LiveGateway, path);
+        kept!(
+            self.quiet,
+            info,
+            path,
+            "kept: a live OpenClaw holds this state dir"
+        );
+    }
+
+    /// Removes a stale candidate (or, in a dry run, only counts it); true
+    /// when it is gone, for the caller's log line. Every other outcome is
+    /// logged and counted here.
+    fn remove(
+        &mut self,
+        dir: BorrowedFd,
+        name: &CStr,
+        path: &str,
+        judged: Judged,
+        what: Removed,
+    ) -> bool {
+        if self.config.dry_run {
+            self.summary.add_swept(what, path);
+            return true;
+        }
+        match remove::remove_if_unchanged(dir, name, judged) {
+            Ok(Outcome::Removed) => {
+                self.summary.add_swept(what, path);
+                return true;
+            }
+            Ok(Outcome::Vanished) => {
+                self.summary.keep(Kept::Vanished, path);
+                info!(path, "already removed by someone else");
+            }
+            Ok(Outcome::Changed) => {
+                self.summary.keep(Kept::Changed, path);
+                warn!(
+                    path,
+                    "kept: the lock changed after it was judged; left in place"
+                );
+            }
+            Ok(Outcome::ChangedKeptAside(temp)) => {
+                self.summary.keep(Kept::Changed, path);
+                self.summary.errors += 1;
+                let aside = shown(Path::new(std::ffi::OsStr::new(&*temp.to_string_lossy())));
+                error!(
+                    path,
+                    aside,
+                    "the lock changed after it was judged and its path was taken meanwhile; \
+                     the changed file is kept under the aside name"
+                );
+            }
+            Err(failed) => {
+                self.summary.errors += 1;
+                let e = Error::Io {
+                    op: failed.op,
+                    path: path.to_owned(),
+                    errno: failed.errno,
+                };
+                error!(error = %e, kind = what.as_str(), "cannot remove stale lock");
+            }
+        }
+        false
     }
 }

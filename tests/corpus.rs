@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use openclaw_lock_sweeper::config::Holders;
-use openclaw_lock_sweeper::judge::{self, Verdict};
+use openclaw_lock_sweeper::judge::{self, Holder, Rules, Verdict};
 use openclaw_lock_sweeper::lock;
 
 #[test]
@@ -22,13 +22,23 @@ fn fuzz_corpus_and_crashes_replay_cleanly() {
         for entry in entries {
             let data = std::fs::read(entry.unwrap().path()).unwrap();
             inputs += 1;
+            if lock::parse(&data) == Err(lock::NotALock::Torn) {
+                // Only a prefix of what OpenClaw writes is torn.
+                assert!(data.is_empty() || data[0] == b'{');
+            }
             if let Ok(l) = lock::parse(&data) {
                 locks += 1;
                 assert!((1..1 << 53).contains(&l.pid));
                 let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
                 let (age, _) = judge::age(&l, UNIX_EPOCH, now);
                 let min_age = Duration::from_secs(90);
-                if judge::judge(&l, age, &Holders::Pids(vec![1]), Some(min_age)) == Verdict::Stale {
+                let rules = Rules {
+                    holders: &Holders::Pids(vec![1]),
+                    min_age: Some(min_age),
+                    grace: judge::GRACE,
+                    attached: false,
+                };
+                if judge::judge(Holder::Signed(&l), age, &rules) == Verdict::Stale {
                     assert!(l.pid == 1 && age >= min_age);
                 }
             }

@@ -213,7 +213,32 @@ fn keeps_garbage_empty_and_foreign_files() {
     let run = sweep(s, &[]);
     assert_eq!(run.code, 0);
     assert_eq!(files(s).len(), cases.len(), "{}", run.stderr);
-    assert!(run.stderr.contains("kept=not-a-lock:7"), "{}", run.stderr);
+    // The empty and the cut-short one are torn locks, younger than the
+    // grace period: kept, with a warning.
+    assert!(
+        run.stderr.contains("kept=not-a-lock:5 too-young:2"),
+        "{}",
+        run.stderr
+    );
+    // An hour later they go; the foreign files stay.
+    for name in ["empty.lock", "truncated.lock"] {
+        let status = std::process::Command::new("touch")
+            .args(["-d", "1 hour ago"])
+            .arg(s.join("locks").join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let run = sweep(s, &[]);
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.stderr.matches("removed torn lock").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    assert!(!exists(s.join("locks/empty.lock")) && !exists(s.join("locks/truncated.lock")));
+    assert_eq!(files(s).len(), cases.len() - 2, "{}", run.stderr);
 }
 
 #[test]
@@ -399,8 +424,9 @@ fn special_files_are_never_opened() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(exists(s.join("locks/fifo.lock")) && exists(s.join("locks/sock.lock")));
     assert!(exists(s.join("locks/dir.lock")) && !exists(s.join("locks/dir.lock/inner.lock")));
+    // The directory held a lock when it was judged: kept, not empty.
     assert!(
-        run.stderr.contains("kept=not-regular-file:3"),
+        run.stderr.contains("kept=not-regular-file:2 not-empty:1"),
         "{}",
         run.stderr
     );
@@ -530,7 +556,7 @@ fn usage_errors_exit_2_with_a_clear_message() {
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
     let mut cmd = sweeper();
-    cmd.env("RUST_LOG", "info,[bad");
+    cmd.env("LOCK_SWEEPER_LOG_LEVEL", "info,[bad");
     let run = run_cmd(cmd);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
@@ -570,7 +596,7 @@ fn configured_by_environment() {
     cmd.env("OPENCLAW_STATE_DIR", s)
         .env("LOCK_SWEEPER_HOLDER_PID", "7,8")
         .env("LOCK_SWEEPER_DRY_RUN", "true")
-        .env("LOG_FORMAT", "json")
+        .env("LOCK_SWEEPER_LOG_FORMAT", "json")
         .env("LOCK_SWEEPER_REPORT", "json");
     let run = run_cmd(cmd);
     assert_eq!(run.code, 0, "{}", run.stderr);

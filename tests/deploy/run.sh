@@ -38,7 +38,7 @@ for cmd in podman runc conmon catatonit docker-compose busybox kubectl kubernete
     command -v "$cmd" >/dev/null || missing+=("$cmd")
 done
 [ -x /bin/busybox ] || missing+=("/bin/busybox (busybox-static)")
-python3 -c 'import helm_python, pytest, yaml' 2>/dev/null || missing+=("python modules helm_python, pytest, yaml")
+python3 -c 'import helm_python, jsonschema, pytest, yaml' 2>/dev/null || missing+=("python modules helm_python, jsonschema, pytest, yaml")
 if ((${#missing[@]})); then
     echo "tests/deploy/run.sh: missing after the install step: ${missing[*]}" >&2
     exit 1
@@ -48,4 +48,4 @@ target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet --target "$target"
 export SWEEPER_STATIC_BIN="$PWD/target/$target/release/openclaw-lock-sweeper"
 echo "FIGURE static binary size (bytes): $(stat -c %s "$SWEEPER_STATIC_BIN")"
-python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_community.py
+python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_community.py tests/deploy/test_operator.py

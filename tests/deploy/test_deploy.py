@@ -102,7 +102,7 @@ def test_image_is_small_static_and_runs_on_a_bind_mounted_state_dir(images, tmp_
     cfg = info["Config"]
     assert cfg["User"] == "1000:1000"
     assert cfg["Entrypoint"] == ["/openclaw-lock-sweeper"]
-    assert "OPENCLAW_STATE_DIR=/home/node/.openclaw" in cfg["Env"]
+    assert "HOME=/home/node" in cfg["Env"] and not any(e.startswith("OPENCLAW_STATE_DIR=") for e in cfg["Env"])
     assert cfg["Labels"]["org.opencontainers.image.title"] == "openclaw-lock-sweeper"
     layers = run("podman", "image", "tree", SWEEPER_IMAGE).stdout
     assert layers.count("ID:") <= 2, "FROM scratch plus the binary:\n" + layers
@@ -451,14 +451,14 @@ def test_helm_values_reach_the_container():
         "image": {"repository": "r/s", "digest": "sha256:" + "0" * 64},
         "args": ["--holder-pid", "7"],
         "extraArgs": ["--min-age", "90s"],
-        "env": [{"name": "RUST_LOG", "value": "debug"}],
+        "env": [{"name": "LOCK_SWEEPER_LOG_LEVEL", "value": "debug"}],
         "logFormat": "json",
     }}))
     (c,) = c
     assert c["image"] == "r/s@sha256:" + "0" * 64
     assert c["args"] == ["--holder-pid", "7", "--min-age", "90s"]
-    assert {"name": "RUST_LOG", "value": "debug"} in c["env"]
-    assert {"name": "LOG_FORMAT", "value": "json"} in c["env"]
+    assert {"name": "LOCK_SWEEPER_LOG_LEVEL", "value": "debug"} in c["env"]
+    assert {"name": "LOCK_SWEEPER_LOG_FORMAT", "value": "json"} in c["env"]
 
 
 def test_helm_template_included_by_another_chart(tmp_path):

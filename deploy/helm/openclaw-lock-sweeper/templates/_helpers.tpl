@@ -135,7 +135,7 @@ the gateway's HOME.
   value: /home/node/.openclaw
 - name: LOCK_SWEEPER_BEST_EFFORT
   value: {{ .bestEffort | quote }}
-- name: LOG_FORMAT
+- name: LOCK_SWEEPER_LOG_FORMAT
   value: {{ .logFormat | quote }}
 {{- with .env }}
 {{ toYaml . }}

@@ -1,0 +1,247 @@
+//! Is an OpenClaw gateway alive on this state dir? Asked of the kernel.
+//!
+//! Since 2026.8.1, every OpenClaw process that runs as the gateway or as an
+//! embedded state writer holds `<state>/tmp/openclaw-<uid>/gateway*.lock`,
+//! and first a SQLite coordinator beside each, `<lock>.sqlite`, in an
+//! exclusive transaction: POSIX record locks on SQLite's lock bytes, held as
+//! long as the gateway lock and dropped by the kernel the instant the holder
+//! dies. No pid, start time or age can fake that, across PID namespaces,
+//! containers and pods that share the volume.
+//!
+//! The sweep takes the same lock, non-blocking, on every coordinator there is
+//! (an open-file-description write lock over the lock bytes: it conflicts
+//! with SQLite's shared and exclusive locks alike) and keeps it until the
+//! sweep is over, so no gateway can start in the middle of it: one that tries
+//! meanwhile waits, as it waits for any other OpenClaw process. The file is
+//! opened without `O_CREAT` and never written.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::report::shown;
+
+/// SQLite's `PENDING_BYTE`; `RESERVED_BYTE` and the 510 shared bytes follow.
+const LOCK_BYTES_START: i64 = 0x4000_0000;
+const LOCK_BYTES_LEN: i64 = 512;
+
+/// What the kernel says about the state dir.
+#[derive(Debug)]
+pub enum Liveness {
+    /// A live OpenClaw holds a coordinator: it may hold any lock here.
+    Attached {
+        /// The coordinator, relative to the state dir.
+        coordinator: String,
+        /// The holder's pid as this process sees it: `None` when the kernel
+        /// shows none (a holder in a PID namespace not visible from here).
+        pid: Option<i32>,
+        /// The gateway lock file beside it, as read (bounded), for the log.
+        payload: Option<String>,
+    },
+    /// Every coordinator is held by this process, until this value drops:
+    /// no gateway nor embedded writer runs, and none can start.
+    Free {
+        coordinators: Vec<String>,
+        held: Vec<OwnedFd>,
+    },
+    /// No coordinator (a release before 2026.8.1, a fresh volume), a file
+    /// system without record locks, or an error: never read as free.
+    Unknown { reason: String },
+}
+
+impl Liveness {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Liveness::Attached { .. } => "attached",
+            Liveness::Free { .. } => "free",
+            Liveness::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+/// Finds `tmp/openclaw-*/gateway*.lock.sqlite` under the state dir and takes
+/// the lock on each, never through a symlink.
+pub fn probe(root: BorrowedFd) -> Liveness {
+    let unknown = |reason: String| Liveness::Unknown { reason };
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let tmp = match rustix::fs::openat(root, "tmp", dir_flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => {
+            return unknown("no gateway coordinator (no tmp/ in the state dir)".into());
+        }
+        Err(e) => return unknown(format!("cannot open tmp/: {}", std::io::Error::from(e))),
+    };
+    let mut coordinators = Vec::new();
+    let mut held = Vec::new();
+    let owner_dirs = match names(&tmp, |name, kind| {
+        kind == FileType::Directory && name.starts_with(b"openclaw-")
+    }) {
+        Ok(names) => names,
+        Err(e) => return unknown(format!("cannot list tmp/: {}", std::io::Error::from(e))),
+    };
+    for owner in owner_dirs {
+        let rel_dir = Path::new("tmp").join(std::ffi::OsStr::from_bytes(owner.as_bytes()));
+        let dir = match rustix::fs::openat(&tmp, &owner, dir_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                return unknown(format!(
+                    "cannot open {}: {}",
+                    shown(&rel_dir),
+                    std::io::Error::from(e)
+                ));
+            }
+        };
+        let files = match names(&dir, |name, kind| {
+            kind == FileType::RegularFile
+                && name.starts_with(b"gateway")
+                && name.ends_with(b".lock.sqlite")
+        }) {
+            Ok(names) => names,
+            Err(e) => {
+                return unknown(format!(
+                    "cannot list {}: {}",
+                    shown(&rel_dir),
+                    std::io::Error::from(e)
+                ));
+            }
+        };
+        for file in files {
+            let rel = shown(&rel_dir.join(std::ffi::OsStr::from_bytes(file.as_bytes())));
+            match take(&dir, &file) {
+                Ok(Taken::Ours(fd)) => {
+                    held.push(fd);
+                    coordinators.push(rel);
+                }
+                Ok(Taken::Held(pid)) => {
+                    let lock_name = &file.as_bytes()[..file.as_bytes().len() - ".sqlite".len()];
+                    let payload = read_bounded(&dir, lock_name);
+                    return Liveness::Attached {
+                        coordinator: rel,
+                        pid,
+                        payload,
+                    };
+                }
+                Ok(Taken::Gone) => {}
+                Err(e) => {
+                    return unknown(format!("cannot lock {rel}: {}", std::io::Error::from(e)));
+                }
+            }
+        }
+    }
+    if coordinators.is_empty() {
+        return unknown("no gateway coordinator (tmp/openclaw-*/gateway*.lock.sqlite)".into());
+    }
+    Liveness::Free { coordinators, held }
+}
+
+/// The names in `dir` that `keep` accepts (by the entry's type, or an lstat
+/// where the file system gives none).
+fn names(dir: &OwnedFd, keep: impl Fn(&[u8], FileType) -> bool) -> Result<Vec<CString>, Errno> {
+    let mut out = Vec::new();
+    for entry in rustix::fs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let kind = match entry.file_type() {
+            FileType::Unknown => {
+                match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => FileType::from_raw_mode(st.st_mode),
+                    Err(_) => continue,
+                }
+            }
+            known => known,
+        };
+        if keep(name.to_bytes(), kind) {
+            out.push(name.to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+enum Taken {
+    Ours(OwnedFd),
+    /// Someone holds a record lock there; their pid where the kernel shows it.
+    Held(Option<i32>),
+    Gone,
+}
+
+fn take(dir: &OwnedFd, name: &CStr) -> Result<Taken, Errno> {
+    // Read-write only because a write lock needs it; never created, never
+    // written. O_NONBLOCK and O_NOCTTY in case a FIFO or a terminal was
+    // swapped in after the listing.
+    let flags =
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Taken::Gone),
+        Err(e) => return Err(e),
+    };
+    if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::RegularFile {
+        return Err(Errno::INVAL);
+    }
+    let mut lock = lock_bytes(libc::F_WRLCK);
+    match ofd_fcntl(&fd, libc::F_OFD_SETLK, &mut lock) {
+        Ok(()) => return Ok(Taken::Ours(fd)),
+        Err(Errno::AGAIN | Errno::ACCESS) => {}
+        Err(e) => return Err(e),
+    }
+    // Held: ask who. A traditional record lock (SQLite's) reports its
+    // holder's pid in this PID namespace, 0 when not visible from here;
+    // an open-file-description lock reports -1.
+    let mut query = lock_bytes(libc::F_WRLCK);
+    ofd_fcntl(&fd, libc::F_OFD_GETLK, &mut query)?;
+    if i32::from(query.l_type) == libc::F_UNLCK {
+        // Released between the two calls: still not ours, and the holder
+        // may be taking it again. Not free.
+        return Ok(Taken::Held(None));
+    }
+    Ok(Taken::Held((query.l_pid > 0).then_some(query.l_pid)))
+}
+
+fn lock_bytes(kind: i32) -> libc::flock {
+    // SAFETY: flock is a plain C struct; all-zero is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = LOCK_BYTES_START;
+    lock.l_len = LOCK_BYTES_LEN;
+    lock
+}
+
+fn ofd_fcntl(fd: &OwnedFd, cmd: i32, lock: &mut libc::flock) -> Result<(), Errno> {
+    // SAFETY: a valid descriptor, an OFD lock command and a pointer to a
+    // live, initialised flock (l_pid 0, as F_OFD_* require).
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), cmd, lock as *mut libc::flock) };
+    if r == -1 {
+        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO))
+    } else {
+        Ok(())
+    }
+}
+
+/// The gateway lock file's payload, for the log: at most 1 KiB, regular
+/// files only, not through a symlink.
+fn read_bounded(dir: &OwnedFd, name: &[u8]) -> Option<String> {
+    let name = CString::new(name).ok()?;
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(dir, &name, flags, Mode::empty()).ok()?;
+    if FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let mut buf = [0u8; 1024];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]);
+    // One line in the log: the JSON without its whitespace tail.
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Where the sweep's own gateway leftovers live (only judged when free).
+pub const LEFTOVER_PATTERNS: [&str; 2] = [
+    "tmp/openclaw-*/gateway*.lock",
+    "tmp/openclaw-*/gateway*.lock.reclaim",
+];
