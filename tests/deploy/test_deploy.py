@@ -401,8 +401,64 @@ def helm_values(toggle):
 
 
 def render(values, chart=CHART):
+    """The chart's manifests (NOTES.txt is what `helm install` prints: see notes())."""
     with Chart.load(chart) as c:
-        return "\n---\n".join(c.render(values, name="openclaw", namespace="default").values())
+        out = c.render(values, name="openclaw", namespace="default")
+    return "\n---\n".join(v for k, v in out.items() if not k.endswith("NOTES.txt"))
+
+
+def notes(values, chart=CHART):
+    with Chart.load(chart) as c:
+        out = c.render(values, name="openclaw", namespace="default")
+    return "".join(v for k, v in out.items() if k.endswith("NOTES.txt"))
+
+
+def test_helm_strategy_recreate_by_default_and_notes_warn_on_rolling_update(tmp_path):
+    values = helm_values("on")
+    dep = next(d for d in yaml.safe_load_all(render(values)) if d and d["kind"] == "Deployment")
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert "WARNING" not in notes(values)
+    values["openclaw"] = {"strategy": "RollingUpdate"}
+    manifests = render(values)
+    validate(manifests, tmp_path)
+    dep = next(d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Deployment")
+    assert dep["spec"]["strategy"] == {"type": "RollingUpdate"}
+    assert "WARNING: openclaw.strategy is RollingUpdate" in notes(values)
+    with pytest.raises(HelmValuesError):
+        render({**values, "openclaw": {"strategy": "Sometimes"}})
+
+
+def test_readme_docker_run_and_systemd_snippets(images, tmp_path):
+    """`docker run` (run here with podman, same flags) and the systemd
+    drop-in's ExecStartPre (run as the command it names) sweep a real
+    state dir; the README quotes the shipped drop-in."""
+    state = tmp_path / "home" / ".openclaw"
+    state.mkdir(parents=True)
+    seed(state)
+    cmd = readme_snippet("docker-run").replace("\\\n", " ").split()
+    assert cmd[:2] == ["docker", "run"] and cmd[-2] == "ghcr.io/openclaw-lock-sweeper/openclaw-lock-sweeper:0.2.0"
+    volume = cmd.index("-v") + 1
+    assert cmd[volume] == '"$HOME/.openclaw:/home/node/.openclaw"'
+    cmd[volume] = f"{state}:/home/node/.openclaw"
+    cmd[0], cmd[-2] = "podman", SWEEPER_IMAGE
+    r = run(*cmd)
+    assert remaining_locks(state) == [] and user_files_intact(state), r.stderr
+    assert r.stderr.count("removed stale lock") == 3, r.stderr
+
+    dropin = (ROOT / "deploy/systemd/openclaw-gateway.service.d/lock-sweeper.conf").read_text()
+    body = "".join(l + "\n" for l in dropin.splitlines() if l and not l.startswith("#"))
+    assert readme_snippet("systemd") == body
+    (line,) = [l for l in body.splitlines() if l.startswith("ExecStartPre=")]
+    # `-`: systemd starts the service even if this fails.
+    argv = line.removeprefix("ExecStartPre=-").split()
+    assert argv[0] == "/usr/local/bin/openclaw-lock-sweeper"
+    state = tmp_path / "host" / ".openclaw"
+    state.mkdir(parents=True)
+    seed(state)
+    # As systemd runs it for User=node: HOME set, nothing else.
+    r = run(os.environ["SWEEPER_STATIC_BIN"], *argv[1:], env={"HOME": str(tmp_path / "host"), "PATH": "/usr/bin:/bin"})
+    assert remaining_locks(state) == [] and user_files_intact(state), r.stderr
+    assert 'from="HOME"' in r.stderr, r.stderr
 
 
 def test_helm_lint_and_schema():
