@@ -15,19 +15,27 @@ pub const HELP: &str = "\
 Removes OpenClaw lock files that were abandoned by a holder that can no
 longer be alive, so the gateway starts with a clean lock directory.
 
-OpenClaw serializes OAuth token refreshes with JSON lock files on its state
-volume and honours a lock for as long as its holder pid is alive. In a
-container the gateway is pid 1, which always exists, so a lock left behind by
-a killed refresh is honoured forever: every refresh times out with
-`refresh_contention` and the gateway falls back to another provider.
+OpenClaw serializes OAuth token refreshes (and its config, state database
+and agent stores) with JSON lock files on its state volume, and honours a
+lock for as long as its holder pid is alive. In a container the gateway is
+pid 1, which always exists, so a lock left behind by a killed refresh is
+honoured forever: every refresh times out with `refresh_contention` and the
+gateway falls back to another provider.
 
 Run this before the gateway starts: an init container on the same volume, or
 as the gateway's own command (`-- CMD`), which also covers a gateway container
-restarted in place, where init containers do not run again. It removes every
-`*.lock` under `locks/` and directly in `agents/*/agent/` that is a small
-regular file holding a JSON object whose `pid` is in the holder set (default:
-1). It never follows a symlink, never leaves the state dir, keeps anything
-else, logs every decision to stderr and exits (or execs CMD).
+restarted in place, where init containers do not run again. Candidates:
+locks/**/*.lock (oauth-refresh/lock-<hex>.lock, provider-auth-persistence/,
+memory-promotion-<hex>.lock), agents/*/agent/*.lock (openclaw-agent.sqlite.lock,
+auth-profiles.json.lock), agents/*/sessions/.usage-cost-cache.json.lock,
+openclaw.json.lock, state/*.lock, migration/*.lock,
+.memory-host-events-export-*.lock, and the .reclaim guard beside each. A lock
+file holding a JSON object whose `pid` is in the holder set (default: 1) is
+removed; a torn lock (empty or cut short), an empty reclaim guard or an empty
+directory lock once older than 10 s. But first it takes the gateway's own lock
+(tmp/openclaw-*/gateway*.lock.sqlite): while a live gateway holds it, nothing
+is removed. It never follows a symlink, never leaves the state dir, keeps
+anything else, logs every decision to stderr and exits (or execs CMD).
 
 Usage: openclaw-lock-sweeper [OPTIONS]
        openclaw-lock-sweeper [OPTIONS] -- CMD [ARGS...]
@@ -874,6 +882,15 @@ mod tests {
 
     /// The table is the one list of flags: `--help` shows each with its
     /// variable, and the README's flag table lists the same pairs.
+    #[test]
+    fn help_and_readme_name_every_default_pattern() {
+        let readme = include_str!("../README.md");
+        for pattern in crate::config::DEFAULT_PATTERNS {
+            assert!(HELP.contains(pattern), "--help does not name {pattern}");
+            assert!(readme.contains(pattern), "README.md does not name {pattern}");
+        }
+    }
+
     #[test]
     fn help_and_readme_list_every_flag_with_its_variable() {
         for flag in FLAGS {
