@@ -887,7 +887,10 @@ mod tests {
         let readme = include_str!("../README.md");
         for pattern in crate::config::DEFAULT_PATTERNS {
             assert!(HELP.contains(pattern), "--help does not name {pattern}");
-            assert!(readme.contains(pattern), "README.md does not name {pattern}");
+            assert!(
+                readme.contains(pattern),
+                "README.md does not name {pattern}"
+            );
         }
     }
 
