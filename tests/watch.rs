@@ -130,13 +130,7 @@ fn as_pid_1_sigterm_still_ends_it() {
     let children =
         fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id())).unwrap();
     let pid: i32 = children.trim().parse().unwrap();
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
-        "{status}"
-    );
+    assert_pid_1_of_its_namespace(pid);
     let started = Instant::now();
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid).unwrap(),

@@ -108,13 +108,7 @@ fn the_command_is_pid_1_and_gets_sigterm() {
         }
     }
     let pid = pid.expect("the wrapped command started");
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
-        "{status}"
-    );
+    assert_pid_1_of_its_namespace(pid);
     sleep(Duration::from_millis(200));
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid).unwrap(),

@@ -128,3 +128,15 @@ pub fn sweep_unprivileged(state: &Path, args: &[&str]) -> Run {
     }
     run_cmd(cmd)
 }
+
+/// Asserts that `pid` (as this process sees it) is pid 1 of its own PID
+/// namespace, from the `NSpid:` line of its status.
+pub fn assert_pid_1_of_its_namespace(pid: i32) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
+        "{status}"
+    );
+}
