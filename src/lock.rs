@@ -108,8 +108,17 @@ fn read_directory(dir: BorrowedFd, name: &CStr) -> Result<Candidate, Errno> {
     };
     let stat = rustix::fs::fstat(&fd)?;
     let mut empty = true;
-    for entry in rustix::fs::Dir::read_from(&fd)? {
-        let entry = entry?;
+    // `.`, `..` and one more name fit; read from this descriptor (rustix's
+    // `Dir` would reopen it).
+    let mut buf = [std::mem::MaybeUninit::uninit(); 1024];
+    let mut entries = rustix::fs::RawDir::new(&fd, &mut buf);
+    while let Some(entry) = entries.next() {
+        let entry = match entry {
+            Ok(entry) => entry,
+            // Removed since it was opened: the removal finds it gone.
+            Err(Errno::NOENT) => break,
+            Err(e) => return Err(e),
+        };
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {
             empty = false;

@@ -13,12 +13,13 @@
 //! collected, so memory does not grow with the number of locks.
 
 use std::ffi::{CStr, CString, OsStr};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
 use rustix::io::Errno;
 
 use crate::config::{Pattern, Segment};
@@ -56,12 +57,19 @@ struct Pending {
 pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>)) {
     let start = closure(patterns, (0..patterns.len()).map(|p| (p, 0)).collect());
     let mut stack = Vec::new();
+    // One buffer for every directory's getdents64: a directory of 200 locks
+    // fits in one call.
+    let mut buf = vec![MaybeUninit::uninit(); 32 * 1024];
+    // Listed from its descriptor's offset: a duplicate of it may have been
+    // listed before (duplicates share the offset).
+    let _ = rustix::fs::seek(&root, SeekFrom::Start(0));
     list_dir(
         Rc::new(root),
         Path::new(""),
         &start,
         patterns,
         &mut stack,
+        &mut buf,
         &mut visit,
     );
     while let Some(pending) = stack.pop() {
@@ -99,6 +107,7 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
             &pending.positions,
             patterns,
             &mut stack,
+            &mut buf,
             &mut visit,
         );
     }
@@ -110,6 +119,7 @@ fn list_dir(
     positions: &[Position],
     patterns: &[Pattern],
     stack: &mut Vec<Pending>,
+    buf: &mut [MaybeUninit<u8>],
     visit: &mut impl FnMut(Event<'_>),
 ) {
     let literals: Option<Vec<&OsStr>> = positions
@@ -140,11 +150,9 @@ fn list_dir(
         }
         return;
     }
-    let mut entries = match Dir::read_from(&*dir) {
-        Ok(entries) => entries,
-        Err(errno) => return visit(Event::Error(io_error("read directory", rel, errno))),
-    };
-    while let Some(entry) = entries.read() {
+    // Read from the walk's own descriptor (rustix's `Dir` would reopen it).
+    let mut entries = RawDir::new(&*dir, buf);
+    while let Some(entry) = entries.next() {
         match entry {
             Ok(entry) => {
                 let name = entry.file_name();
@@ -162,6 +170,8 @@ fn list_dir(
                     visit,
                 );
             }
+            // Removed since it was opened: nothing left to list.
+            Err(Errno::NOENT) => return,
             Err(errno) => return visit(Event::Error(io_error("read directory", rel, errno))),
         }
     }
