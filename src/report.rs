@@ -371,6 +371,13 @@ pub fn shown(path: &Path) -> String {
     if bytes.is_empty() {
         return ".".into();
     }
+    // Nearly every path: printable ASCII without a backslash, shown as is.
+    if bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) && b != b'\\')
+    {
+        return String::from_utf8(bytes.to_vec()).expect("ASCII");
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -401,6 +408,8 @@ mod tests {
         assert_eq!(p(b"a\\b\x1b[31m"), "a\\\\b\\u{1b}[31m");
         assert_eq!(p(b"caf\xc3\xa9.lock"), "caf\u{e9}.lock");
         assert_eq!(p(b""), ".");
+        assert_eq!(p(b"a b~/!.lock"), "a b~/!.lock");
+        assert_eq!(p(b"a\x7f.lock"), "a\\u{7f}.lock");
     }
 
     #[test]
