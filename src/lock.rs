@@ -8,6 +8,7 @@
 
 use std::ffi::CStr;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
@@ -61,9 +62,25 @@ pub fn read_candidate(dir: BorrowedFd, name: &CStr, kind: FileType) -> Result<Ca
     }
     // O_NONBLOCK and O_NOCTTY in case the entry was swapped for a FIFO or a
     // terminal after it was listed; O_NOFOLLOW in case it became a symlink.
+    // O_NOATIME: reading a lock need not journal an access-time update of
+    // its inode. Only the file's owner (or CAP_FOWNER) may ask: after the
+    // first EPERM, files are opened without it.
+    static NOATIME: AtomicBool = AtomicBool::new(true);
     let flags =
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+    let open = |flags| rustix::fs::openat(dir, name, flags, Mode::empty());
+    let opened = if NOATIME.load(Ordering::Relaxed) {
+        match open(flags | OFlags::NOATIME) {
+            Err(Errno::PERM) => {
+                NOATIME.store(false, Ordering::Relaxed);
+                open(flags)
+            }
+            other => other,
+        }
+    } else {
+        open(flags)
+    };
+    let fd = match opened {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Candidate::Vanished),
         Err(Errno::LOOP) => return Ok(Candidate::NotRegular("symlink")),
