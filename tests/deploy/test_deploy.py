@@ -683,3 +683,26 @@ def test_readme_compose_snippet_is_the_shipped_service():
     shipped = yaml.safe_load((ROOT / "deploy/compose/docker-compose.yml").read_text())["services"]
     assert snippet["services"]["openclaw-lock-sweeper"] == shipped["openclaw-lock-sweeper"]
     assert snippet["services"]["openclaw-gateway"]["depends_on"] == shipped["openclaw-gateway"]["depends_on"]
+
+
+def test_every_image_named_is_the_one_a_release_publishes():
+    """The release workflow pushes ghcr.io/<repository>:<version> for a
+    v<version> tag (the Cargo.toml version), from the repository the
+    Dockerfile names: every manifest, chart and snippet must name exactly
+    that (or, in the README, an example registry of the reader's own)."""
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    source = re.search(r'org.opencontainers.image.source="https://github.com/([^"]+)"', (ROOT / "Dockerfile").read_text()).group(1)
+    published = f"ghcr.io/{source}:{version}"
+    release = (ROOT / ".github/workflows/release.yml").read_text()
+    assert 'image=ghcr.io/${GITHUB_REPOSITORY,,}' in release
+    files = [p for p in (ROOT / "deploy").rglob("*") if p.is_file()] + [ROOT / "README.md"]
+    named = set()
+    for f in files:
+        for ref in re.findall(r"[a-z0-9./-]*openclaw-lock-sweeper:[0-9A-Za-z._-]+", f.read_text()):
+            named.add((f.relative_to(ROOT).as_posix(), ref.lstrip("-")))
+    assert named, "no image named anywhere"
+    wrong = {(f, ref) for f, ref in named if ref != published and not ref.startswith("registry.example.com/")}
+    assert not wrong, f"not what a release publishes ({published}): {sorted(wrong)}"
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert (values["lockSweeper"]["image"]["repository"], chart["appVersion"]) == (f"ghcr.io/{source}", version)
