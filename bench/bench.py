@@ -1,17 +1,36 @@
 #!/usr/bin/env python3
-"""Benchmarks openclaw-lock-sweeper against what operators run today, on the
-same trees, on the same machine, in the same run; prints a Markdown table and
-writes it to bench/results.md.
+"""Benchmarks openclaw-lock-sweeper against what an init step would run
+instead, on the same trees, on the same machine, in one run; writes the full
+tables to bench/results.md and the short table the README quotes to
+bench/summary.md. Method and findings: bench/README.md.
 
-    python3 bench/bench.py [--quick]
+    python3 bench/bench.py [--runs N] [--shapes small,10k,agents]
+                           [--extra NAME=PATH ...] [--no-callgrind] [--out DIR]
 
-Needs hyperfine, strace, busybox-static and GNU findutils (Debian packages);
-builds the static release binary itself. Before every run the candidates the
-last run removed are put back (outside the timed region).
+Contenders, on every shape: the sweeper; the floor (`cat` of every candidate,
+then `rm` of the stale set, from precomputed lists: the least any tool that
+reads each lock and removes the stale ones can do); the busybox and the GNU
+`find | xargs grep -l | xargs rm` pipelines. On the small state dir also a
+static C and a static Rust hello world (written and built here): the cost of
+exec'ing any static binary at all. `--extra NAME=PATH` adds another sweeper
+binary (say, an older commit's) run with the same arguments.
+
+Every run starts from the same tree (the candidates the last run removed put
+back from a template, then `sync -f`, outside the timed region), the contenders are interleaved run by run, and a
+run is spawned directly (posix_spawn, no shell of ours) and reaped with
+wait4: wall time from spawn to reap, CPU as user+sys of the whole process
+tree (a shell's or xargs's children are waited for, so they count), which is
+what a pod's CPU limit throttles. Reported: medians. Then one run of each
+under callgrind (`--trace-children=yes`) for user-space instructions, which
+do not depend on the machine's load.
+
+Needs: python3, a C compiler (cc), rustc and cargo, busybox, GNU findutils,
+grep and coreutils, valgrind (Debian: `apt-get install -y busybox-static
+findutils grep coreutils valgrind gcc`). Builds the static release binary
+itself (target x86_64-unknown-linux-gnu, `+crt-static`).
 """
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -27,247 +46,274 @@ TARGET = "x86_64-unknown-linux-gnu"
 BIN = ROOT / "target" / TARGET / "release" / "openclaw-lock-sweeper"
 TOKEN = "\t" * 8 + " \t" * 64
 OLD = "2026-01-01T00:00:00.000Z"
+NEEDS = {
+    "cc": "gcc", "rustc": None, "cargo": None, "busybox": "busybox-static",
+    "find": "findutils", "xargs": "findutils", "grep": "grep", "cat": "coreutils",
+    "valgrind": "valgrind",
+}
 
 # The pid-1 signature as a shell step greps for it (pretty JSON: one key a line).
 SIG = r'"pid"[[:space:]]*:[[:space:]]*1([^0-9]|$)'
-FIND_LOCKS = "find \"$S/locks\" -type f -name '*.lock'; find \"$S\"/agents/*/agent -maxdepth 1 -type f -name '*.lock'"
-
-PYTHON_SWEEPER = r'''
-import json, pathlib, sys
-s = pathlib.Path(sys.argv[1])
-for p in [*s.glob("locks/**/*.lock"), *s.glob("agents/*/agent/*.lock")]:
-    try:
-        d = json.loads(p.read_text())
-    except Exception:
-        continue
-    if isinstance(d, dict) and d.get("pid") == 1:
-        p.unlink()
-'''
+FIND_LOCKS = ("find \"$S/locks\" -type f -name '*.lock'; "
+              "find \"$S\"/agents/*/agent -maxdepth 1 -type f -name '*.lock'")
 
 
-def contenders(state, lists):
-    """name -> argv. `lists` holds precomputed candidate and stale lists for the floor."""
-    sh = lambda script, shell="/bin/sh": [shell, "-c", script, "sh", str(state)]  # noqa: E731
-    bb = "/bin/busybox"
-    return {
-        "openclaw-lock-sweeper": [str(BIN), "--state-dir", str(state)],
-        "busybox find+grep+xargs rm": [bb, "sh", "-c",
-            f"S=$1; {{ {FIND_LOCKS.replace('find', bb + ' find')}; }} | {bb} xargs {bb} grep -lE '{SIG}' | {bb} xargs {bb} rm -f",
-            "sh", str(state)],
-        "GNU find+grep+xargs rm": sh(
-            f"S=$1; {{ {FIND_LOCKS}; }} | xargs -d '\\n' grep -lE '{SIG}' | xargs -d '\\n' rm -f"),
-        "manual rm (no signature check)": sh(
-            "S=$1; rm -f \"$S\"/locks/oauth-refresh/*.lock; "
-            "find \"$S/locks\" -name '*.lock' -delete; find \"$S\"/agents/*/agent -maxdepth 1 -name '*.lock' -delete"),
-        "per-file shell loop": sh(
-            f"S=$1; {{ {FIND_LOCKS}; }} | while read -r f; do grep -qE '{SIG}' \"$f\" && rm \"$f\"; done"),
-        "Python pathlib+json": [sys.executable, "-c", PYTHON_SWEEPER, str(state)],
-        "floor: cat candidates, xargs rm stale": sh(
-            f"xargs -d '\\n' cat < {lists['candidates']} >/dev/null; xargs -d '\\n' rm -f < {lists['stale']}"),
-        "floor, parallel rm (-P2)": sh(
-            f"xargs -d '\\n' cat < {lists['candidates']} >/dev/null; xargs -d '\\n' -P 2 -n 2000 rm -f < {lists['stale']}"),
-    }
+def check_tools(callgrind):
+    missing = [t for t in NEEDS if shutil.which(t) is None and (callgrind or t != "valgrind")]
+    if missing:
+        pkgs = sorted({NEEDS[t] for t in missing if NEEDS[t]})
+        sys.exit(f"bench.py needs {', '.join(missing)}: apt-get install -y {' '.join(pkgs)}"
+                 + (" (rustc/cargo: rustup)" if {"rustc", "cargo"} & set(missing) else ""))
+    r = subprocess.run(["find", "--version"], capture_output=True, text=True)
+    if "GNU findutils" not in r.stdout:
+        sys.exit("`find` is not GNU findutils: apt-get install -y findutils")
+
+
+def build(tmp):
+    env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--target", TARGET],
+                   cwd=ROOT, env=env, check=True)
+    (tmp / "hello.c").write_text('#include <unistd.h>\nint main(void) { return write(1, "hello\\n", 6) != 6; }\n')
+    subprocess.run(["cc", "-O2", "-static", "-o", str(tmp / "hello-c"), str(tmp / "hello.c")], check=True)
+    (tmp / "hello.rs").write_text('fn main() { println!("hello"); }\n')
+    subprocess.run(["rustc", "-C", "opt-level=s", "-C", "panic=abort", "-C", "strip=symbols",
+                    "-C", "target-feature=+crt-static", "--target", TARGET,
+                    "-o", str(tmp / "hello-rs"), str(tmp / "hello.rs")], check=True)
 
 
 def lock_text(pid):
     return f'{{\n  "pid": {pid},\n  "createdAt": "{OLD}",\n  "starttime": 123456\n}}\n{TOKEN}\n'
 
 
-def build_tree(root, locks, agents, sessions_per_agent):
-    """`locks` lock files under locks/ (a third stale pid-1, a third held by a
-    live-looking pid, a third foreign), spread over OpenClaw's lock kinds;
-    `agents` agents, each with a stale auth-profiles lock, a profile store and
-    `sessions_per_agent` session files the sweep must not walk."""
-    stale = []
-    kinds = ["oauth-refresh", "provider-auth-persistence", "gateway"]
-    for k in kinds:
-        (root / "locks" / k).mkdir(parents=True)
+def build_tree(root, locks, lock_dirs, agents, sessions, coordinator):
+    """`locks` lock files in `lock_dirs` directories under locks/ (a third
+    stale pid-1, a third held by another pid, a third foreign files that end
+    in .lock); `agents` agents, each with a pid-1 profile-store lock (one in
+    three held by another pid) and `sessions` session files the sweep must not
+    read; with `coordinator`, an unheld gateway coordinator under tmp/ (as
+    OpenClaw 2026.8+ leaves one), so the sweeper's kernel probe finds it
+    free and also walks for the gateway's own leftovers. Returns the stale
+    locks and all candidates, relative to `root`."""
+    stale, cands = [], []
+    dirs = [root / "locks" / f"kind{d:02}" for d in range(lock_dirs)]
+    for d in dirs:
+        d.mkdir(parents=True)
     for i in range(locks):
-        p = root / "locks" / kinds[i % 3] / f"sha256-{i:064x}.lock"
-        kind = i % 3
-        if kind == 0:
+        p = dirs[i % lock_dirs] / f"sha256-{i:064x}.lock"
+        if i % 3 == 0:
             p.write_text(lock_text(1))
             stale.append(p)
-        elif kind == 1:
+        elif i % 3 == 1:
             p.write_text(lock_text(4242))
         else:
             p.write_text("not a lock: a user's file that happens to end in .lock\n")
+        cands.append(p)
     for a in range(agents):
         d = root / "agents" / f"agent{a}"
         (d / "agent").mkdir(parents=True)
         (d / "agent" / "auth-profiles.json").write_text('{"profiles": {}}\n')
         lock = d / "agent" / "auth-profiles.json.lock"
-        lock.write_text(lock_text(1))
-        stale.append(lock)
+        lock.write_text(lock_text(4242 if a % 3 == 2 else 1))
+        cands.append(lock)
+        if a % 3 != 2:
+            stale.append(lock)
         (d / "sessions").mkdir()
-        for s in range(sessions_per_agent):
+        for s in range(sessions):
             (d / "sessions" / f"s{s}.jsonl").write_text("{}\n")
     (root / "workspace").mkdir()
     (root / "openclaw.json").write_text("{}\n")
-    return stale
+    if coordinator:
+        (root / "tmp" / "openclaw-1000").mkdir(parents=True)
+        (root / "tmp" / "openclaw-1000" / "gateway.lock.sqlite").write_bytes(b"")
+    rel = lambda ps: [p.relative_to(root) for p in ps]  # noqa: E731
+    return rel(stale), rel(cands)
 
 
-def candidates(root):
-    out = sorted((root / "locks").rglob("*.lock"))
-    out += sorted(root.glob("agents/*/agent/*.lock"))
+SHAPES = {
+    # key: (title, locks, lock dirs, agents, sessions per agent, runs)
+    "small": ("small state dir (3 agents x 1,000 sessions, 6 locks)", 3, 1, 3, 1000, 31),
+    "10k": ("10k locks in 50 directories", 10_000, 50, 0, 0, 11),
+    "agents": ("1k agents x 100 sessions", 0, 1, 1000, 100, 11),
+}
+
+
+def contenders(state, lists, tmp, shape, extra):
+    bb = shutil.which("busybox")
+    sh = lambda script: ["/bin/sh", "-c", script, "sh", str(state)]  # noqa: E731
+    out = {"sweeper": [str(BIN), "--state-dir", str(state)]}
+    for name, path in extra:
+        out[name] = [path, "--state-dir", str(state)]
+    out["floor: cat + rm"] = sh(
+        f"xargs -d '\\n' cat < {lists['candidates']} >/dev/null; xargs -d '\\n' rm -f < {lists['stale']}")
+    out["busybox pipeline"] = [bb, "sh", "-c",
+        f"S=$1; {{ {FIND_LOCKS.replace('find', bb + ' find')}; }} | {bb} xargs {bb} grep -lE '{SIG}' "
+        f"| {bb} xargs {bb} rm -f", "sh", str(state)]
+    out["GNU pipeline"] = sh(
+        f"S=$1; {{ {FIND_LOCKS}; }} | xargs -d '\\n' grep -lE '{SIG}' | xargs -d '\\n' rm -f")
+    if shape == "small":
+        out["static C hello"] = [str(tmp / "hello-c")]
+        out["static Rust hello"] = [str(tmp / "hello-rs")]
     return out
 
 
-def restore_cmd(template, work):
-    """Puts back every candidate the last run removed (and only those: the
-    tree around them, sessions included, is copied once per case)."""
-    return f"cd {template} && xargs -d '\\n' -a {work}/cands.rel cp --parents -a -t {work}/s"
+def restore(template, work, cands):
+    """Puts back, from the template, every candidate the last run removed
+    (creating a file costs about 0.5 ms on this VM's ext4, so the 100,000
+    sessions of a tree are copied once, not per run), then syncs so that no
+    writeback of the restore runs during the next measurement."""
+    if not work.exists():
+        subprocess.run(["cp", "-a", str(template), str(work)], check=True)
+    for p in cands:
+        if not os.path.lexists(work / p):
+            shutil.copy2(template / p, work / p)
+    subprocess.run(["sync", "-f", str(work)], check=True)
 
 
-def restore(template, work):
-    subprocess.run(["sh", "-c", restore_cmd(template, work)], check=True)
+def timed(argv):
+    """Wall ms, user+sys ms of the process tree, exit code."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
+    started = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    _, status, ru = os.wait4(pid, 0)
+    wall = (time.perf_counter_ns() - started) / 1e6
+    os.close(null)
+    return wall, (ru.ru_utime + ru.ru_stime) * 1e3, os.waitstatus_to_exitcode(status)
 
 
-def hyperfine(name, argv, template, work, runs):
-    """Median wall time (ms) over `runs`, each on a restored tree."""
-    out = work / "hf.json"
-    # -N runs commands without a shell, the preparation too.
-    prepare = f"sh -c \"{restore_cmd(template, work)}\""
-    cmd = " ".join(shlex_quote(a) for a in argv)
-    subprocess.run(
-        ["hyperfine", "-N", "--style", "none", "--runs", str(runs), "--warmup", "1",
-         "--prepare", prepare, "--export-json", str(out), "-i", cmd],
-        check=True, capture_output=True)
-    times = json.loads(out.read_text())["results"][0]["times"]
-    return statistics.median(times) * 1e3
+def callgrind(argv, tmp):
+    """User-space instructions of the whole process tree (callgrind's Ir)."""
+    out = tmp / "cg"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                    f"--callgrind-out-file={out}/cg.%p", *argv],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    total = 0
+    for f in out.iterdir():
+        for line in f.read_text(errors="replace").splitlines():
+            if line.startswith("totals:") or line.startswith("summary:"):
+                total += int(line.split()[1])
+                break
+    return total
 
 
-def shlex_quote(s):
-    import shlex
-    return shlex.quote(s)
+def run_shape(key, tmp, args, extra):
+    title, locks, lock_dirs, agents, sessions, runs = SHAPES[key]
+    runs = args.runs or runs
+    template = tmp / "template"
+    shutil.rmtree(template, ignore_errors=True)
+    stale, cands = build_tree(template, locks, lock_dirs, agents, sessions, coordinator=True)
+    work = tmp / "work"
+    lists = {"candidates": tmp / "cands.txt", "stale": tmp / "stale.txt"}
+    lists["candidates"].write_text("".join(f"{work / p}\n" for p in cands))
+    lists["stale"].write_text("".join(f"{work / p}\n" for p in stale))
+    table = contenders(work, lists, tmp, key, extra)
+    results = {name: {"wall": [], "cpu": [], "exit": set()} for name in table}
+    names = list(table)
+    for r in range(runs):
+        # Interleaved, and the order rotated each run.
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            restore(template, work, cands)
+            wall, cpu, code = timed(table[name])
+            res = results[name]
+            res["wall"].append(wall)
+            res["cpu"].append(cpu)
+            res["exit"].add(code)
+            if r == 0 and "hello" not in name:
+                left = {p for p in cands if (work / p).exists()}
+                res["stale_left"] = len(set(stale) & left)
+                res["wrongly_removed"] = len(set(cands) - set(stale) - left)
+    if not args.no_callgrind:
+        for name, argv in table.items():
+            restore(template, work, cands)
+            results[name]["instr"] = callgrind(argv, tmp)
+    shutil.rmtree(work, ignore_errors=True)
+    for name, res in results.items():
+        res["wall_med"] = statistics.median(res["wall"])
+        res["cpu_med"] = statistics.median(res["cpu"])
+        print(f"{title}: {name}: wall {res['wall_med']:.2f} ms, cpu {res['cpu_med']:.2f} ms, "
+              f"instr {res.get('instr', 0):,}", file=sys.stderr)
+    return title, len(cands), len(stale), runs, results
 
 
-def rusage(argv, template, work, runs):
-    """Median user+sys CPU (ms) and peak RSS (KiB) of the process tree, from
-    GNU time: a child forked from Python would report Python's own RSS from
-    before its exec as its peak."""
-    cpu, rss = [], []
-    for _ in range(runs):
-        restore(template, work)
-        r = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", *argv],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        user, system, maxrss = r.stderr.strip().splitlines()[-1].split()
-        cpu.append((float(user) + float(system)) * 1e3)
-        rss.append(int(maxrss))
-    return statistics.median(cpu), statistics.median(rss)
+def loadavg():
+    return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
 
 
-def syscalls(argv, template, work):
-    restore(template, work)
-    out = work / "strace.txt"
-    subprocess.run(["strace", "-f", "-c", "-o", str(out), *argv], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    total = [line for line in out.read_text().splitlines() if line.strip().endswith("total")]
-    # "% time, seconds, usecs/call, calls[, errors], total": the calls column.
-    return int(total[0].split()[3]) if total else 0
-
-
-def check_result(argv, template, work, stale, cands):
-    """One run that also says what the contender left: stale locks gone?
-    anything else lost? Returns that and the run's wall ms, CPU ms, RSS."""
-    restore(template, work)
-    started = time.perf_counter()
-    r = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", *argv],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = (time.perf_counter() - started) * 1e3
-    user, system, maxrss = r.stderr.strip().splitlines()[-1].split()
-    left = {p.relative_to(work / "s") for p in candidates(work / "s")}
-    stale_rel = {p.relative_to(template) for p in stale}
-    kept_rel = {p.relative_to(template) for p in cands} - stale_rel
-    outcome = {
-        "exit": r.returncode,
-        "stale_left": len(stale_rel & left),
-        "wrongly_removed": len(kept_rel - left),
-    }
-    return outcome, wall, (float(user) + float(system)) * 1e3, int(maxrss)
+def render(rows, load_before, load_after, command):
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                         capture_output=True, text=True).stdout.strip()
+    fs = subprocess.run(["stat", "-f", "-c", "%T", tempfile.gettempdir()],
+                        capture_output=True, text=True).stdout.strip()
+    head = (f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} cores ({cpu}), "
+            f"Linux {platform.release()}, {fs} ({tempfile.gettempdir()}); sweeper binary "
+            f"{BIN.stat().st_size:,} bytes; load average {load_before} before, {load_after} after.")
+    full = [head, "", "Wall and CPU (user+sys of the process tree): medians of interleaved runs, each on a "
+            "tree restored to its first state. Instructions: user space, whole process tree, one run under "
+            "callgrind.", ""]
+    for title, ncands, nstale, runs, results in rows:
+        full += [f"**{title}**: {ncands:,} candidates, {nstale:,} stale; {runs} runs.", "",
+                 "| contender | wall ms | CPU ms | wall min..max | M instructions | stale left | "
+                 "wrongly removed | exit |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, r in results.items():
+            instr = f"{r['instr'] / 1e6:.2f}" if "instr" in r else "-"
+            full.append(
+                f"| {name} | {r['wall_med']:.2f} | {r['cpu_med']:.2f} | {min(r['wall']):.2f}..{max(r['wall']):.2f} | "
+                f"{instr} | {r.get('stale_left', '-')} | {r.get('wrongly_removed', '-')} | "
+                f"{','.join(map(str, sorted(r['exit'])))} |")
+        full.append("")
+    summary = [head, "",
+               "| tree | sweeper | floor: cat + rm | busybox pipeline | GNU pipeline | static hello (C / Rust) |",
+               "|---|---:|---:|---:|---:|---:|"]
+    for title, ncands, nstale, runs, results in rows:
+        cell = lambda r: f"{r['cpu_med']:.2f} / {r['wall_med']:.2f}"  # noqa: E731
+        hello = "-"
+        if "static C hello" in results:
+            hello = f"{cell(results['static C hello'])}; {cell(results['static Rust hello'])}"
+        summary.append(f"| {title} | {cell(results['sweeper'])} | {cell(results['floor: cat + rm'])} | "
+                       f"{cell(results['busybox pipeline'])} | {cell(results['GNU pipeline'])} | {hello} |")
+    if all("instr" in r for _, _, _, _, results in rows for r in results.values()):
+        summary += ["", "| tree, M user-space instructions (callgrind) | sweeper | floor: cat + rm | "
+                    "busybox pipeline | GNU pipeline | static hello (C / Rust) |",
+                    "|---|---:|---:|---:|---:|---:|"]
+        for title, ncands, nstale, runs, results in rows:
+            m = lambda name: f"{results[name]['instr'] / 1e6:.2f}"  # noqa: E731
+            hello = f"{m('static C hello')} / {m('static Rust hello')}" if "static C hello" in results else "-"
+            summary.append(f"| {title} | {m('sweeper')} | {m('floor: cat + rm')} | {m('busybox pipeline')} | "
+                           f"{m('GNU pipeline')} | {hello} |")
+    summary += ["", "Each cell: CPU ms (user+sys of the process tree) / wall ms, medians of interleaved runs "
+                "(31 on the small dir, 11 on the others). User-space instructions, method and findings: "
+                "[bench/README.md](README.md), full tables: [bench/results.md](results.md).", ""]
+    return "\n".join(full), "\n".join(summary)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="fewer runs and no 100k case")
+    ap.add_argument("--runs", type=int, help="runs per contender (default: 31 small, 11 others)")
+    ap.add_argument("--shapes", default="small,10k,agents")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
+                    help="another sweeper binary to run beside this one")
+    ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--out", type=pathlib.Path, default=ROOT / "bench",
+                    help="where results.md and summary.md go")
     args = ap.parse_args()
-    env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
-    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "--target", TARGET],
-                   cwd=ROOT, env=env, check=True)
-    runs = 3 if args.quick else 10
-    cases = [
-        ("small state dir (3 agents x 1,000 sessions, 6 locks)", 6, 3, 1000, runs * 3),
-        ("1k locks", 1_000, 0, 0, runs),
-        ("10k locks", 10_000, 0, 0, max(3, runs // 2)),
-        ("1k agents x 100 sessions", 0, 1_000, 100, max(3, runs // 2)),
-    ]
-    if not args.quick:
-        cases.append(("100k locks", 100_000, 0, 0, 3))
+    check_tools(not args.no_callgrind)
+    extra = [tuple(e.split("=", 1)) for e in args.extra]
+    command = " ".join(["python3 bench/bench.py", *sys.argv[1:]])
+    load_before = loadavg()
     rows = []
     with tempfile.TemporaryDirectory(prefix="sweeper-bench-") as tmp:
         tmp = pathlib.Path(tmp)
-        for title, locks, agents, sessions, n in cases:
-            template = tmp / "template"
-            shutil.rmtree(template, ignore_errors=True)
-            stale = build_tree(template, locks, agents, sessions)
-            cands = candidates(template)
-            work = tmp / "work"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            subprocess.run(["cp", "-a", str(template), str(work / "s")], check=True)
-            (work / "cands.rel").write_text("".join(f"{p.relative_to(template)}\n" for p in cands))
-            lists = {"candidates": tmp / "cands.txt", "stale": tmp / "stale.txt"}
-            lists["candidates"].write_text("".join(f"{work / 's' / p.relative_to(template)}\n" for p in cands))
-            lists["stale"].write_text("".join(f"{work / 's' / p.relative_to(template)}\n" for p in stale))
-            table = contenders(work / "s", lists)
-            results = {}
-            for name, argv in table.items():
-                outcome, wall, cpu, rss = check_result(argv, template, work, stale, cands)
-                runs_done = 1
-                # A contender that takes over 10 s a run (the per-file loop at
-                # scale) is measured by that one run.
-                if wall < 10_000:
-                    wall = hyperfine(name, argv, template, work, n)
-                    cpu, rss = rusage(argv, template, work, min(n, 5))
-                    runs_done = n
-                # System calls per lock do not change with scale: counted up to 10k.
-                calls = syscalls(argv, template, work) if locks <= 10_000 and wall < 10_000 else None
-                results[name] = dict(wall=wall, cpu=cpu, rss=rss, calls=calls, runs=runs_done, **outcome)
-                print(f"{title}: {name}: {wall:.2f} ms ({runs_done} runs)", file=sys.stderr)
-            base = results["openclaw-lock-sweeper"]["wall"]
-            rows.append((title, len(cands), len(stale), n, results, base))
-    md = render(rows)
-    (ROOT / "bench" / "results.md").write_text(md)
-    print(md)
-
-
-def render(rows):
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
-                         capture_output=True, text=True).stdout.strip()
-    size = BIN.stat().st_size
-    lines = [
-        f"Machine: {os.cpu_count()} cores ({cpu}), Linux {platform.release()}, "
-        f"file system of {tempfile.gettempdir()}; binary {size:,} bytes; {time.strftime('%Y-%m-%d')}.",
-        "",
-    ]
-    for title, ncands, nstale, n, results, base in rows:
-        lines += [
-            f"**{title}**: {ncands:,} candidates, {nstale:,} stale; median of {n} runs (wall), "
-            "median of up to 5 (CPU, RSS, by GNU time).",
-            "",
-            "| contender | wall ms | x sweeper | user+sys ms | peak RSS KiB | syscalls | syscalls per stale lock | "
-            "stale left | wrongly removed | exit |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, r in results.items():
-            calls = "-" if r["calls"] is None else f"{r['calls']:,}"
-            per = "-" if r["calls"] is None else f"{r['calls'] / nstale:.2f}"
-            runs = "" if r["runs"] > 1 else " (1 run)"
-            lines.append(
-                f"| {name}{runs} | {r['wall']:.2f} | {r['wall'] / base:.2f} | {r['cpu']:.1f} | {r['rss']:,} | "
-                f"{calls} | {per} | {r['stale_left']} | {r['wrongly_removed']} | {r['exit']} |")
-        lines.append("")
-    return "\n".join(lines)
+        build(tmp)
+        for key in args.shapes.split(","):
+            rows.append(run_shape(key, tmp, args, extra))
+    full, summary = render(rows, load_before, loadavg(), command)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.md").write_text(full)
+    (args.out / "summary.md").write_text(summary)
+    print(summary)
 
 
 if __name__ == "__main__":
