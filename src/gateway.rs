@@ -15,12 +15,13 @@
 //! meanwhile waits, as it waits for any other OpenClaw process. The file is
 //! opened without `O_CREAT` and never written.
 
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::report::shown;
@@ -47,10 +48,23 @@ pub enum Liveness {
     Free {
         coordinators: Vec<String>,
         held: Vec<OwnedFd>,
+        /// The gateway's own lock files and reclaim guards found beside the
+        /// coordinators (`gateway*.lock`, `gateway*.lock.reclaim`), for the
+        /// sweep to judge: listed once, here.
+        leftovers: Vec<Leftover>,
     },
     /// No coordinator (a release before 2026.8.1, a fresh volume), a file
     /// system without record locks, or an error: never read as free.
     Unknown { reason: String },
+}
+
+/// An entry of a `tmp/openclaw-*/` directory, with that directory open.
+#[derive(Debug)]
+pub struct Leftover {
+    pub dir: Rc<OwnedFd>,
+    pub name: CString,
+    pub rel: PathBuf,
+    pub kind: FileType,
 }
 
 impl Liveness {
@@ -66,99 +80,109 @@ impl Liveness {
 /// Finds `tmp/openclaw-*/gateway*.lock.sqlite` under the state dir and takes
 /// the lock on each, never through a symlink.
 pub fn probe(root: BorrowedFd) -> Liveness {
-    let unknown = |reason: String| Liveness::Unknown { reason };
+    let unknown = |what: &str, path: &Path, e: Errno| Liveness::Unknown {
+        reason: format!("cannot {what} {}: {}", shown(path), std::io::Error::from(e)),
+    };
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let tmp = match rustix::fs::openat(root, "tmp", dir_flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => {
-            return unknown("no gateway coordinator (no tmp/ in the state dir)".into());
+            return Liveness::Unknown {
+                reason: "no gateway coordinator (no tmp/ in the state dir)".into(),
+            };
         }
-        Err(e) => return unknown(format!("cannot open tmp/: {}", std::io::Error::from(e))),
+        Err(e) => return unknown("open", Path::new("tmp"), e),
+    };
+    let owners = match entries(&tmp) {
+        Ok(entries) => entries,
+        Err(e) => return unknown("list", Path::new("tmp"), e),
     };
     let mut coordinators = Vec::new();
     let mut held = Vec::new();
-    let owner_dirs = match names(&tmp, |name, kind| {
-        kind == FileType::Directory && name.starts_with(b"openclaw-")
-    }) {
-        Ok(names) => names,
-        Err(e) => return unknown(format!("cannot list tmp/: {}", std::io::Error::from(e))),
-    };
-    for owner in owner_dirs {
-        let rel_dir = Path::new("tmp").join(std::ffi::OsStr::from_bytes(owner.as_bytes()));
+    let mut leftovers = Vec::new();
+    for (owner, kind) in owners {
+        if kind != FileType::Directory || !owner.to_bytes().starts_with(b"openclaw-") {
+            continue;
+        }
+        let rel_dir = Path::new("tmp").join(OsStr::from_bytes(owner.to_bytes()));
         let dir = match rustix::fs::openat(&tmp, &owner, dir_flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(e) => {
-                return unknown(format!(
-                    "cannot open {}: {}",
-                    shown(&rel_dir),
-                    std::io::Error::from(e)
-                ));
-            }
+            Ok(fd) => Rc::new(fd),
+            Err(e) => return unknown("open", &rel_dir, e),
         };
-        let files = match names(&dir, |name, kind| {
-            kind == FileType::RegularFile
-                && name.starts_with(b"gateway")
-                && name.ends_with(b".lock.sqlite")
-        }) {
-            Ok(names) => names,
-            Err(e) => {
-                return unknown(format!(
-                    "cannot list {}: {}",
-                    shown(&rel_dir),
-                    std::io::Error::from(e)
-                ));
-            }
+        let files = match entries(&dir) {
+            Ok(entries) => entries,
+            Err(e) => return unknown("list", &rel_dir, e),
         };
-        for file in files {
-            let rel = shown(&rel_dir.join(std::ffi::OsStr::from_bytes(file.as_bytes())));
+        for (file, kind) in files {
+            let bytes = file.to_bytes();
+            if !bytes.starts_with(b"gateway") {
+                continue;
+            }
+            let rel = rel_dir.join(OsStr::from_bytes(bytes));
+            if bytes.ends_with(b".lock") || bytes.ends_with(b".lock.reclaim") {
+                leftovers.push(Leftover {
+                    dir: Rc::clone(&dir),
+                    name: file,
+                    rel,
+                    kind,
+                });
+                continue;
+            }
+            if kind != FileType::RegularFile || !bytes.ends_with(b".lock.sqlite") {
+                continue;
+            }
             match take(&dir, &file) {
                 Ok(Taken::Ours(fd)) => {
                     held.push(fd);
-                    coordinators.push(rel);
+                    coordinators.push(shown(&rel));
                 }
                 Ok(Taken::Held(pid)) => {
-                    let lock_name = &file.as_bytes()[..file.as_bytes().len() - ".sqlite".len()];
-                    let payload = read_bounded(&dir, lock_name);
+                    let lock_name = &bytes[..bytes.len() - ".sqlite".len()];
                     return Liveness::Attached {
-                        coordinator: rel,
+                        coordinator: shown(&rel),
                         pid,
-                        payload,
+                        payload: read_bounded(&dir, lock_name),
                     };
                 }
                 Ok(Taken::Gone) => {}
-                Err(e) => {
-                    return unknown(format!("cannot lock {rel}: {}", std::io::Error::from(e)));
-                }
+                Err(e) => return unknown("lock", &rel, e),
             }
         }
     }
     if coordinators.is_empty() {
-        return unknown("no gateway coordinator (tmp/openclaw-*/gateway*.lock.sqlite)".into());
+        return Liveness::Unknown {
+            reason: "no gateway coordinator (tmp/openclaw-*/gateway*.lock.sqlite)".into(),
+        };
     }
-    Liveness::Free { coordinators, held }
+    Liveness::Free {
+        coordinators,
+        held,
+        leftovers,
+    }
 }
 
-/// The names in `dir` that `keep` accepts (by the entry's type, or an lstat
-/// where the file system gives none).
-fn names(dir: &OwnedFd, keep: impl Fn(&[u8], FileType) -> bool) -> Result<Vec<CString>, Errno> {
+/// A directory's entries with their types (an lstat where the file system
+/// gives none), read from this descriptor, sorted by name.
+fn entries(dir: &OwnedFd) -> Result<Vec<(CString, FileType)>, Errno> {
     let mut out = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
+    let mut buf = [std::mem::MaybeUninit::uninit(); 4096];
+    let mut raw = rustix::fs::RawDir::new(dir, &mut buf);
+    while let Some(entry) = raw.next() {
         let entry = entry?;
         let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
         let kind = match entry.file_type() {
-            FileType::Unknown => {
-                match rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st) => FileType::from_raw_mode(st.st_mode),
-                    Err(_) => continue,
-                }
-            }
+            FileType::Unknown => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => FileType::from_raw_mode(st.st_mode),
+                Err(_) => continue,
+            },
             known => known,
         };
-        if keep(name.to_bytes(), kind) {
-            out.push(name.to_owned());
-        }
+        out.push((name.to_owned(), kind));
     }
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -239,9 +263,3 @@ fn read_bounded(dir: &OwnedFd, name: &[u8]) -> Option<String> {
     // One line in the log: the JSON without its whitespace tail.
     Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
-
-/// Where the sweep's own gateway leftovers live (only judged when free).
-pub const LEFTOVER_PATTERNS: [&str; 2] = [
-    "tmp/openclaw-*/gateway*.lock",
-    "tmp/openclaw-*/gateway*.lock.reclaim",
-];

@@ -118,30 +118,27 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, summary: Summary) ->
             attached: matches!(liveness, Some(Liveness::Attached { .. })),
         },
     };
-    if let Some(Liveness::Free { .. }) = liveness {
+    if let Some(Liveness::Free { leftovers, .. }) = &liveness {
         // No gateway nor embedded writer runs, and none can start while the
         // coordinators are ours: whatever pid its lock files name is dead,
         // and nothing is mid-write (it writes them only under the
         // coordinator).
         static ANY: Holders = Holders::Any;
-        let gateway_rules = Rules {
-            holders: &ANY,
-            min_age: None,
-            grace: Duration::ZERO,
-            attached: false,
-        };
-        let patterns = parse_all(gateway::LEFTOVER_PATTERNS.iter().map(|p| p.to_string()));
-        match rustix::io::fcntl_dupfd_cloexec(&root, 0) {
-            Ok(dup) => {
-                let rules = std::mem::replace(&mut sweeper.rules, gateway_rules);
-                walk::walk(dup, &patterns, |event| sweeper.on_event(event));
-                sweeper.rules = rules;
-            }
-            Err(errno) => {
-                sweeper.summary.errors += 1;
-                error!(error = %io_error("duplicate", Path::new(""), errno), "cannot sweep the gateway's leftovers");
-            }
+        let rules = std::mem::replace(
+            &mut sweeper.rules,
+            Rules {
+                holders: &ANY,
+                min_age: None,
+                grace: Duration::ZERO,
+                attached: false,
+            },
+        );
+        for leftover in leftovers {
+            sweeper.summary.scanned += 1;
+            let path = shown(&leftover.rel);
+            sweeper.candidate(leftover.dir.as_fd(), &leftover.name, &path, leftover.kind);
         }
+        sweeper.rules = rules;
     }
     // Each candidate pattern also finds the reclaim guard beside a lock.
     let patterns = parse_all(

@@ -137,6 +137,26 @@ fn list_dir(
             let Ok(name) = CString::new(name.as_bytes()) else {
                 continue;
             };
+            // A name that only leads further (`agents/<id>/sessions/`) is not
+            // looked up: opening it as a directory, without following a
+            // symlink, says all the lookup would.
+            let last = positions.iter().any(|&(p, i)| {
+                i + 1 == patterns[p].segments.len()
+                    && matches!(&patterns[p].segments[i], Segment::Literal(l) if l.as_bytes() == name.to_bytes())
+            });
+            if !last {
+                consider(
+                    &dir,
+                    &name,
+                    FileType::Unknown,
+                    rel,
+                    positions,
+                    patterns,
+                    stack,
+                    visit,
+                );
+                continue;
+            }
             let kind = match rustix::fs::statat(&*dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => FileType::from_raw_mode(st.st_mode),
                 Err(Errno::NOENT | Errno::NOTDIR) => continue,
