@@ -63,9 +63,11 @@ pub struct Failed {
 
 /// What was judged, as it was judged.
 pub enum Judged<'a> {
-    /// A lock file: its descriptor, stat and bytes.
+    /// A lock file: its descriptor (closed once the bytes are verified, so
+    /// the unlink frees the inode at once rather than at a later close),
+    /// stat and bytes.
     File {
-        fd: &'a OwnedFd,
+        fd: OwnedFd,
         stat: &'a Stat,
         bytes: &'a [u8],
     },
@@ -86,7 +88,7 @@ pub fn remove_if_unchanged(
     };
     let (same, flags) = match judged {
         Judged::File { fd, stat, bytes } => (
-            is_judged_file(dir, &temp, fd, stat, bytes).map_err(fail("verify"))?,
+            is_judged_file(dir, &temp, &fd, stat, bytes).map_err(fail("verify"))?,
             AtFlags::empty(),
         ),
         Judged::EmptyDir { stat } => (

@@ -239,7 +239,7 @@ impl Sweeper<'_> {
         match lock::read_candidate(dir, name, kind) {
             Ok(Candidate::File { fd, stat, bytes }) => {
                 let judged = Judged::File {
-                    fd: &fd,
+                    fd,
                     stat: &stat,
                     bytes: &bytes,
                 };
