@@ -17,6 +17,8 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { startPid1 } from "./harness.mjs";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.SWEEPER_BIN;
 const cache = process.env.OPENCLAW_REAL_CACHE;
@@ -50,42 +52,11 @@ function startWatch(state, interval) {
   };
 }
 
-/** A holder as pid 1 of a new PID namespace; resolves with its lines. */
+/** A holder (holder.mjs, OpenClaw's own acquire) as pid 1 of a new PID namespace. */
 function startHolder(version, target, holdMs) {
   const env = { ...process.env };
   if (holdMs !== undefined) env.HOLD_MS = String(holdMs);
-  const child = spawn(
-    "unshare",
-    ["--pid", "--fork", "--mount-proc", process.execPath, path.join(here, "holder.mjs"), path.join(cache, version), target],
-    { stdio: ["ignore", "pipe", "inherit"], env },
-  );
-  const lines = [];
-  let buf = "";
-  const waiters = [];
-  child.stdout.on("data", (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-      waiters.splice(0).forEach((w) => w());
-    }
-  });
-  const exited = new Promise((resolve) => child.on("exit", resolve));
-  return {
-    child,
-    exited,
-    async line(n) {
-      while (lines.length <= n) await new Promise((r) => waiters.push(r));
-      return lines[n];
-    },
-    /** The holder's pid outside its namespace (unshare --fork's child). */
-    innerPid() {
-      const pid = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim());
-      assert.ok(pid > 1, "the holder runs");
-      return pid;
-    },
-  };
+  return startPid1(process.execPath, path.join(here, "holder.mjs"), [path.join(cache, version), target], { env });
 }
 
 /** A real acquire inside the holder's PID and mount namespaces. */
@@ -107,7 +78,7 @@ for (const version of VERSIONS) {
       const holdMs = 200 + Math.floor(Math.random() * (MIN_AGE_MS - 600));
       const { state, target } = newTarget();
       const watch = startWatch(state, interval);
-      const holder = startHolder(version, target, holdMs);
+      const holder = await startHolder(version, target, holdMs);
       assert.equal((await holder.line(0)).pid, 1);
       const done = await holder.line(1);
       await holder.exited;
@@ -123,7 +94,7 @@ for (const version of VERSIONS) {
   test(`openclaw@${version}: a live holder that never releases loses its lock one interval after --min-age`, async (t) => {
     const { state, target } = newTarget();
     t.after(() => rmSync(state, { recursive: true, force: true }));
-    const holder = startHolder(version, target);
+    const holder = await startHolder(version, target);
     await holder.line(0);
     // SIGKILL the namespace's pid 1 (not unshare): that ends the namespace.
     const inner = holder.innerPid();
