@@ -52,7 +52,7 @@ pub fn sweep(config: &Config, repeat: bool) -> Result<Summary, Error> {
         kept!(repeat, warn, state_dir = %config.state_dir.display(), from = config.state_dir_source, found = %found, "state dir does not look like OpenClaw's; nothing of it to sweep");
     }
     // Only the JSON report needs the paths collected.
-    let summary = if config.report == crate::cli::Report::Json {
+    let summary = if config.report == cli::Report::Json {
         Summary::with_paths()
     } else {
         Summary::default()
@@ -95,7 +95,7 @@ fn open_state_dir(path: &Path) -> Result<Option<OwnedFd>, Error> {
 /// starts, the gateway's coordinators are taken first and held to the end:
 /// attached (a live gateway holds them), everything is kept; free, the
 /// gateway's own leftovers are swept too; unknown, the pid rules alone.
-fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, summary: Summary) -> Summary {
+fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary) -> Summary {
     // Watch mode runs beside a live gateway by definition: the probe would
     // tell nothing new, and holding the coordinators at every interval would
     // only hold up a gateway that restarts in process.
@@ -104,7 +104,6 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, summary: Summary) ->
     if let Some(liveness) = &liveness {
         log_liveness(liveness);
     }
-    let mut summary = summary;
     summary.liveness = liveness.as_ref().map(Liveness::as_str);
     let mut sweeper = Sweeper {
         config,
