@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, SeekFrom};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags, SeekFrom};
 use rustix::io::Errno;
 
 use crate::config::{Pattern, Segment};
@@ -145,6 +145,11 @@ fn list_dir(
                     && matches!(&patterns[p].segments[i], Segment::Literal(l) if l.as_bytes() == name.to_bytes())
             });
             if !last {
+                if literal_targets(&name, positions, patterns)
+                    .is_some_and(|targets| targets.iter().all(|t| absent(&dir, t)))
+                {
+                    continue;
+                }
                 consider(
                     &dir,
                     &name,
@@ -195,6 +200,47 @@ fn list_dir(
             Err(errno) => return visit(Event::Error(io_error("read directory", rel, errno))),
         }
     }
+}
+
+/// Where every pattern through `name` goes on by literal names to its end
+/// (`sessions/.usage-cost-cache.json.lock`): those paths, relative to this
+/// directory. `None` when some pattern still has a glob to match.
+fn literal_targets(
+    name: &CStr,
+    positions: &[Position],
+    patterns: &[Pattern],
+) -> Option<Vec<CString>> {
+    let mut targets = Vec::new();
+    for &(p, i) in positions {
+        let segments = &patterns[p].segments;
+        if !matches!(&segments[i], Segment::Literal(l) if l.as_bytes() == name.to_bytes()) {
+            continue;
+        }
+        let mut path = name.to_bytes().to_vec();
+        for segment in &segments[i + 1..] {
+            let Segment::Literal(l) = segment else {
+                return None;
+            };
+            path.push(b'/');
+            path.extend_from_slice(l.as_bytes());
+        }
+        targets.push(CString::new(path).ok()?);
+    }
+    Some(targets)
+}
+
+/// Whether the kernel says nothing is at `path` below `dir`, asked in one
+/// `openat2` that follows no symlink and cannot leave `dir`: the usual
+/// answer for a lock that is not there, without opening the directories on
+/// the way. Anything else (there, a symlink on the way, an error, a kernel
+/// without `openat2`) is `false`, and the walk goes there the careful way.
+fn absent(dir: &OwnedFd, path: &CStr) -> bool {
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    matches!(
+        rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve),
+        Err(Errno::NOENT | Errno::NOTDIR)
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
