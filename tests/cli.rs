@@ -56,12 +56,7 @@ fn usage_errors_name_the_flag_or_variable_as_given() {
         ),
     ];
     for (args, vars, needle) in cases {
-        let mut cmd = sweeper();
-        cmd.arg("--state-dir")
-            .arg(s)
-            .args(args)
-            .envs(vars.iter().copied());
-        let run = run_cmd(cmd);
+        let run = sweep_env(s, args, vars);
         assert_eq!(run.code, 2, "{args:?} {vars:?}: {}", run.stderr);
         assert!(
             run.stderr.contains(needle),
@@ -267,12 +262,7 @@ fn require_state_fails_a_missing_or_foreign_state_dir() {
             (&[][..], &[("LOCK_SWEEPER_REQUIRE_STATE", "true")][..]),
             (&["--require-state", "--best-effort"][..], &[][..]),
         ] {
-            let mut cmd = sweeper();
-            cmd.arg("--state-dir")
-                .arg(state)
-                .args(args)
-                .envs(vars.iter().copied());
-            let run = run_cmd(cmd);
+            let run = sweep_env(state, args, vars);
             assert_eq!(run.code, 1, "{args:?} {vars:?}: {}", run.stderr);
             let error = run
                 .stderr

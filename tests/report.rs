@@ -88,12 +88,7 @@ fn usage_error_gives_a_report_with_the_error() {
         ),
         (&["--report=json", "--include", "../x"][..], &[][..], "../x"),
     ] {
-        let mut cmd = sweeper();
-        cmd.arg("--state-dir")
-            .arg(s)
-            .args(args)
-            .envs(vars.iter().copied());
-        let run = run_cmd(cmd);
+        let run = sweep_env(s, args, vars);
         assert_eq!(run.code, 2, "{}", run.stderr);
         let r = report(&run);
         assert_eq!(r["exit_code"], 2);

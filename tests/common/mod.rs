@@ -70,8 +70,16 @@ pub fn sweeper() -> Command {
 }
 
 pub fn sweep(state: &Path, args: &[&str]) -> Run {
+    sweep_env(state, args, &[])
+}
+
+/// `sweep`, with these environment variables (and no others).
+pub fn sweep_env(state: &Path, args: &[&str], vars: &[(&str, &str)]) -> Run {
     let mut cmd = sweeper();
-    cmd.arg("--state-dir").arg(state).args(args);
+    cmd.arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .envs(vars.iter().copied());
     run_cmd(cmd)
 }
 
