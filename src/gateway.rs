@@ -16,7 +16,7 @@
 //! opened without `O_CREAT` and never written.
 
 use std::ffi::{CStr, CString, OsStr};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -24,6 +24,7 @@ use std::rc::Rc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::lock::{self, Candidate};
 use crate::report::shown;
 
 /// SQLite's `PENDING_BYTE`; `RESERVED_BYTE` and the 510 shared bytes follow.
@@ -141,7 +142,7 @@ pub fn probe(root: BorrowedFd) -> Liveness {
                     return Liveness::Attached {
                         coordinator: shown(&rel),
                         pid,
-                        payload: read_bounded(&dir, lock_name),
+                        payload: read_payload(&dir, lock_name),
                     };
                 }
                 Ok(Taken::Gone) => {}
@@ -247,19 +248,16 @@ fn ofd_fcntl(fd: &OwnedFd, cmd: i32, lock: &mut libc::flock) -> Result<(), Errno
     }
 }
 
-/// The gateway lock file's payload, for the log: at most 1 KiB, regular
-/// files only, not through a symlink.
-fn read_bounded(dir: &OwnedFd, name: &[u8]) -> Option<String> {
+/// The gateway lock file's payload, for the log: read as any candidate is
+/// (a regular file of at most 4 KiB, never through a symlink), on one line.
+fn read_payload(dir: &OwnedFd, name: &[u8]) -> Option<String> {
     let name = CString::new(name).ok()?;
-    let flags =
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(dir, &name, flags, Mode::empty()).ok()?;
-    if FileType::from_raw_mode(rustix::fs::fstat(&fd).ok()?.st_mode) != FileType::RegularFile {
+    let Ok(Candidate::File { bytes, .. }) =
+        lock::read_candidate(dir.as_fd(), &name, FileType::Unknown)
+    else {
         return None;
-    }
-    let mut buf = [0u8; 1024];
-    let n = rustix::io::read(&fd, &mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf[..n]);
-    // One line in the log: the JSON without its whitespace tail.
+    };
+    // The JSON without its whitespace tail.
+    let text = String::from_utf8_lossy(&bytes);
     Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
