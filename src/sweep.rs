@@ -116,6 +116,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
             grace: judge::GRACE,
             attached: matches!(liveness, Some(Liveness::Attached { .. })),
         },
+        closer: remove::Closer::default(),
     };
     if let Some(Liveness::Free { leftovers, .. }) = &liveness {
         // No gateway nor embedded writer runs, and none can start while the
@@ -148,6 +149,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     );
     walk::walk(root, &patterns, |event| sweeper.on_event(event));
     // Dropping the liveness releases the coordinators: a gateway may start.
+    // Then the sweeper, which waits for the last closes.
     drop(liveness);
     sweeper.summary
 }
@@ -193,6 +195,7 @@ struct Sweeper<'a> {
     now: SystemTime,
     summary: Summary,
     rules: Rules<'a>,
+    closer: remove::Closer,
 }
 
 impl Sweeper<'_> {
@@ -469,7 +472,7 @@ impl Sweeper<'_> {
             self.summary.add_swept(what, path);
             return true;
         }
-        match remove::remove_if_unchanged(dir, name, judged) {
+        match remove::remove_if_unchanged(dir, name, judged, &mut self.closer) {
             Ok(Outcome::Removed) => {
                 self.summary.add_swept(what, path);
                 return true;

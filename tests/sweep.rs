@@ -104,6 +104,36 @@ fn sweeps_a_realistic_state_dir() {
     );
 }
 
+/// Past the first 16 removals the descriptors of removed locks are closed
+/// on a second thread: every stale lock still goes, and nothing else.
+#[test]
+fn many_stale_locks_are_all_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    for i in 0..100 {
+        stale(s.join(format!("locks/oauth-refresh/sha256-{i:03}.lock")));
+        write(
+            s.join(format!("locks/oauth-refresh/sha256-{i:03}-held.lock")),
+            &lock_bytes(4242, OLD),
+        );
+    }
+    let run = sweep(s, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr.matches("removed stale lock").count(), 100);
+    assert!(
+        run.stderr
+            .contains("scanned=200 swept=100 kept=other-holder:100 errors=0"),
+        "{}",
+        run.stderr
+    );
+    let left = files(s);
+    assert_eq!(left.len(), 100, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|p| p.to_string_lossy().ends_with("-held.lock"))
+    );
+}
+
 #[test]
 fn dry_run_removes_nothing() {
     let dir = tempfile::tempdir().unwrap();
