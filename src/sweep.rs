@@ -347,7 +347,7 @@ impl Sweeper<'_> {
                 self.summary.keep(Kept::OtherHolder, path);
                 kept!(self.quiet, warn,
                     path, pid, created_at, age_s, age_from, holders = %self.rules.holders,
-                    hint = %format!(
+                    hint = %format_args!(
                         "if pid {pid} cannot be alive when this runs (e.g. OpenClaw's compose file runs the \
                          gateway with `init: true`, so it is not pid 1), add --holder-pid {pid}, or use \
                          --any-holder in an init container"
