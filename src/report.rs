@@ -592,6 +592,13 @@ mod tests {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(path = s, n = 7u64, shown = %s, r#type = s, "msg {s}");
+            tracing::info!(
+                zero = 0u64,
+                max = u64::MAX,
+                len = s.len() as u64,
+                "{}",
+                s.len()
+            );
             tracing::warn!(message = s, path = "plain/path.lock");
             tracing::error!(error = ?s, "{}", s);
         });
