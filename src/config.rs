@@ -19,8 +19,9 @@ use crate::error::Error;
 /// `auth-profiles.json.lock`, and the directory locks of older releases);
 /// the usage-cost refresh lock of 2026.5 and 2026.7 (a literal name: the
 /// sessions themselves are never listed); the config, state database,
-/// onboarding and memory-export locks at the state root. Each pattern also
-/// finds the `.reclaim` guard beside its locks. OpenClaw's session locks
+/// onboarding and memory-export locks at the state root. Each pattern but
+/// the usage-cost lock also finds the `.reclaim` guard beside its locks
+/// (`USAGE_COST_LOCK`). OpenClaw's session locks
 /// (`sessions/*.jsonl.lock`) are not here: it reclaims those itself.
 pub const DEFAULT_PATTERNS: [&str; 7] = [
     "locks/**/*.lock",
@@ -31,6 +32,10 @@ pub const DEFAULT_PATTERNS: [&str; 7] = [
     "migration/*.lock",
     ".memory-host-events-export-*.lock",
 ];
+
+/// The usage-cost refresh lock's name: the one default lock that has no
+/// reclaim guard.
+pub const USAGE_COST_LOCK: &str = "/.usage-cost-cache.json.lock";
 
 /// `--min-age` in watch mode unless set: OpenClaw's own stale window for its
 /// OAuth refresh lock (`OAUTH_REFRESH_LOCK_OPTIONS.stale`, 180 s, in every
