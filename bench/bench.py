@@ -137,8 +137,8 @@ def build_tree(root, locks, lock_dirs, agents, sessions, coordinator):
 SHAPES = {
     # key: (title, locks, lock dirs, agents, sessions per agent, runs)
     "small": ("small state dir (3 agents x 1,000 sessions, 6 locks)", 3, 1, 3, 1000, 31),
-    "10k": ("10k locks in 50 directories", 10_000, 50, 0, 0, 11),
-    "agents": ("1k agents x 100 sessions", 0, 1, 1000, 100, 11),
+    "10k": ("10k locks in 50 directories", 10_000, 50, 0, 0, 21),
+    "agents": ("1k agents x 100 sessions", 0, 1, 1000, 100, 21),
 }
 
 
@@ -307,14 +307,14 @@ def render(rows, load_before, load_after, command):
             summary.append(f"| {title} | {m('sweeper')} | {m('floor: cat + rm')} | {m('busybox pipeline')} | "
                            f"{m('GNU pipeline')} | {hello} | {unlink} |")
     summary += ["", "Each cell: CPU ms (user+sys of the process tree) / wall ms, medians of interleaved runs "
-                "(31 on the small dir, 11 on the others). User-space instructions, method and findings: "
+                "(31 on the small dir, 21 on the others). User-space instructions, method and findings: "
                 "[bench/README.md](README.md), full tables: [bench/results.md](results.md).", ""]
     return "\n".join(full), "\n".join(summary)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, help="runs per contender (default: 31 small, 11 others)")
+    ap.add_argument("--runs", type=int, help="runs per contender (default: 31 small, 21 others)")
     ap.add_argument("--shapes", default="small,10k,agents")
     ap.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
                     help="another sweeper binary to run beside this one")
