@@ -57,8 +57,9 @@ impl StopSignals {
     fn block() -> StopSignals {
         let mut set = MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigemptyset initializes the set before any other use; the
-        // pointers are to a live local. The mask is set before any thread is
-        // started (the program has no other thread).
+        // pointers are to a live local. The mask is set before any pass
+        // starts a thread (the closer of `remove`), so every thread inherits
+        // it and a stop signal waits for `sigtimedwait` here.
         unsafe {
             libc::sigemptyset(set.as_mut_ptr());
             libc::sigaddset(set.as_mut_ptr(), libc::SIGTERM);
