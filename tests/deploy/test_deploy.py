@@ -245,10 +245,12 @@ def hung_refresh(state, timeout=10):
     young.unlink()
 
 
-def restarted_in_place(state, container):
+def restarted_in_place(state, container, project=None):
     """Waits for the stand-in gateway to take its lock, SIGKILLs it from the
     host as the kernel's OOM killer would, and waits for the runtime to start
-    the same container again. Returns the stand-in's two start records."""
+    the same container again. Returns the stand-in's two start records.
+    `project`: the compose project, whose container it must be (another
+    test's project may still be going down)."""
     starts = state / "standin-starts"
     lock = state / "locks/oauth-refresh/lock-standin.lock"
     deadline = time.monotonic() + 60
@@ -257,7 +259,10 @@ def restarted_in_place(state, container):
     assert lock.exists(), "the stand-in took its lock"
     names = run("podman", "ps", "--format", "{{.Names}}").stdout.split()
     # kube play: POD-CONTAINER; compose 1.29: PROJECT_SERVICE_1; v2: PROJECT-SERVICE-1.
-    (name,) = [n for n in names if re.search(rf"[-_]{container}([-_]1)?$", n)]
+    owner = rf"^{re.escape(project)}" if project else ""
+    matches = [n for n in names if re.search(rf"{owner}[-_]{container}([-_]1)?$", n)]
+    assert len(matches) == 1, f"one {container} container of {project or 'the pod'}: {names}"
+    (name,) = matches
     pid = int(run("podman", "inspect", "--format", "{{.State.Pid}}", name).stdout)
     os.kill(pid, signal.SIGKILL)
     started = time.monotonic()
@@ -609,7 +614,7 @@ def test_compose_gateway_restarted(images, tmp_path, podman_socket, compose, mod
     files += ["-f", HERE / "compose.override.yml", "-f", HERE / "compose.restart.yml"]
     try:
         run(compose, *files, "up", "-d", env=env, timeout=300)
-        first, second = restarted_in_place(state, "openclaw-gateway")
+        first, second = restarted_in_place(state, "openclaw-gateway", project=f"octest{mode}")
         assert not first.startswith("pid=1 "), "under init: true the gateway is not pid 1"
         # Before the first start the one-shot service (or the wrapper) swept
         # the seeded locks.
