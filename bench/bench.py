@@ -12,8 +12,10 @@ then `rm` of the stale set, from precomputed lists: the least any tool that
 reads each lock and removes the stale ones can do); the busybox and the GNU
 `find | xargs grep -l | xargs rm` pipelines. On the small state dir also a
 static C and a static Rust hello world (written and built here): the cost of
-exec'ing any static binary at all; and a static C program that only unlinks
-the stale set: that cost plus what the file system charges for the removals. `--extra NAME=PATH` adds another sweeper
+exec'ing any static binary at all; a static C program that only unlinks
+the stale set: that cost plus what the file system charges for the removals;
+and one that first reads every candidate: the least a tool that judges locks
+by their content can do. `--extra NAME=PATH` adds another sweeper
 binary (say, an older commit's) run with the same arguments.
 
 Every run starts from the same tree (the candidates the last run removed put
@@ -80,6 +82,17 @@ def build(tmp):
         "#include <unistd.h>\nint main(int argc, char **argv) {\n"
         "  for (int i = 1; i < argc; i++) if (unlink(argv[i])) return 1;\n  return 0;\n}\n")
     subprocess.run(["cc", "-O2", "-static", "-o", str(tmp / "unlink-c"), str(tmp / "unlink.c")], check=True)
+    # The least a tool that judges by content can do: read every candidate
+    # (up to 4 KiB), then unlink the stale ones (the arguments after "--").
+    (tmp / "read-unlink.c").write_text(
+        "#include <fcntl.h>\n#include <string.h>\n#include <unistd.h>\n"
+        "int main(int argc, char **argv) {\n  char buf[4096];\n  int i = 1;\n"
+        "  for (; i < argc && strcmp(argv[i], \"--\"); i++) {\n"
+        "    int fd = open(argv[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK);\n"
+        "    if (fd < 0 || read(fd, buf, sizeof buf) < 0) return 1;\n    close(fd);\n  }\n"
+        "  for (i++; i < argc; i++) if (unlink(argv[i])) return 1;\n  return 0;\n}\n")
+    subprocess.run(["cc", "-O2", "-static", "-o", str(tmp / "read-unlink-c"), str(tmp / "read-unlink.c")],
+                   check=True)
     (tmp / "hello.rs").write_text('fn main() { println!("hello"); }\n')
     subprocess.run(["rustc", "-C", "opt-level=s", "-C", "panic=abort", "-C", "strip=symbols",
                     "-C", "target-feature=+crt-static", "--target", TARGET,
@@ -168,6 +181,9 @@ def contenders(state, lists, tmp, shape, extra):
         # alone: no tool that removes the stale set can beat it.
         out["static C unlink of the stale set"] = [
             str(tmp / "unlink-c"), *lists["stale"].read_text().splitlines()]
+        out["static C read + unlink"] = [
+            str(tmp / "read-unlink-c"), *lists["candidates"].read_text().splitlines(), "--",
+            *lists["stale"].read_text().splitlines()]
     return out
 
 
@@ -284,28 +300,31 @@ def render(rows, load_before, load_after, command):
         full.append("")
     summary = [head, "",
                "| tree | sweeper | floor: cat + rm | busybox pipeline | GNU pipeline | static hello (C / Rust) "
-               "| static C unlink of the stale set |",
-               "|---|---:|---:|---:|---:|---:|---:|"]
+               "| static C unlink of the stale set | static C read + unlink |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for title, ncands, nstale, runs, results in rows:
         cell = lambda r: f"{r['cpu_med']:.2f} / {r['wall_med']:.2f}"  # noqa: E731
-        hello = unlink = "-"
+        hello = unlink = read_unlink = "-"
         if "static C hello" in results:
             hello = f"{cell(results['static C hello'])}; {cell(results['static Rust hello'])}"
             unlink = cell(results["static C unlink of the stale set"])
+            read_unlink = cell(results["static C read + unlink"])
         summary.append(f"| {title} | {cell(results['sweeper'])} | {cell(results['floor: cat + rm'])} | "
                        f"{cell(results['busybox pipeline'])} | {cell(results['GNU pipeline'])} | {hello} "
-                       f"| {unlink} |")
+                       f"| {unlink} | {read_unlink} |")
     if all("instr" in r for _, _, _, _, results in rows for r in results.values()):
         summary += ["", "| tree, M user-space instructions (callgrind) | sweeper | floor: cat + rm | "
-                    "busybox pipeline | GNU pipeline | static hello (C / Rust) | static C unlink of the stale set |",
-                    "|---|---:|---:|---:|---:|---:|---:|"]
+                    "busybox pipeline | GNU pipeline | static hello (C / Rust) | static C unlink of the stale set "
+                    "| static C read + unlink |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for title, ncands, nstale, runs, results in rows:
             m = lambda name: f"{results[name]['instr'] / 1e6:.2f}"  # noqa: E731
             small = "static C hello" in results
             hello = f"{m('static C hello')} / {m('static Rust hello')}" if small else "-"
             unlink = m("static C unlink of the stale set") if small else "-"
+            read_unlink = m("static C read + unlink") if small else "-"
             summary.append(f"| {title} | {m('sweeper')} | {m('floor: cat + rm')} | {m('busybox pipeline')} | "
-                           f"{m('GNU pipeline')} | {hello} | {unlink} |")
+                           f"{m('GNU pipeline')} | {hello} | {unlink} | {read_unlink} |")
     summary += ["", "Each cell: CPU ms (user+sys of the process tree) / wall ms, medians of interleaved runs "
                 "(31 on the small dir, 21 on the others). User-space instructions, method and findings: "
                 "[bench/README.md](README.md), full tables: [bench/results.md](results.md).", ""]
