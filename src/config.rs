@@ -21,7 +21,7 @@ use crate::error::Error;
 /// sessions themselves are never listed); the config, state database,
 /// onboarding and memory-export locks at the state root. Each pattern but
 /// the usage-cost lock also finds the `.reclaim` guard beside its locks
-/// (`USAGE_COST_LOCK`). OpenClaw's session locks
+/// (`Pattern::guard_source`). OpenClaw's session locks
 /// (`sessions/*.jsonl.lock`) are not here: it reclaims those itself.
 pub const DEFAULT_PATTERNS: [&str; 7] = [
     "locks/**/*.lock",
@@ -35,7 +35,7 @@ pub const DEFAULT_PATTERNS: [&str; 7] = [
 
 /// The usage-cost refresh lock's name: the one default lock that has no
 /// reclaim guard.
-pub const USAGE_COST_LOCK: &str = "/.usage-cost-cache.json.lock";
+const USAGE_COST_LOCK: &str = "/.usage-cost-cache.json.lock";
 
 /// `--min-age` in watch mode unless set: OpenClaw's own stale window for its
 /// OAuth refresh lock (`OAUTH_REFRESH_LOCK_OPTIONS.stale`, 180 s, in every
@@ -289,6 +289,14 @@ pub enum Segment {
 }
 
 impl Pattern {
+    /// Where the `.reclaim` guard beside the locks this pattern names would
+    /// be; `None` for the usage-cost lock, which 2026.5 and 2026.7 write
+    /// with code of their own (a temporary file linked into place) that
+    /// takes no guard.
+    pub fn guard_source(&self) -> Option<String> {
+        (!self.source.ends_with(USAGE_COST_LOCK)).then(|| format!("{}.reclaim", self.source))
+    }
+
     pub fn parse(source: &str) -> Result<Pattern, Error> {
         let bad = |reason: &str| Error::Pattern {
             pattern: source.to_owned(),
@@ -354,6 +362,17 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_default_pattern_but_the_usage_cost_lock_has_a_guard() {
+        for source in DEFAULT_PATTERNS {
+            let guard = Pattern::parse(source).unwrap().guard_source();
+            let usage_cost = source == "agents/*/sessions/.usage-cost-cache.json.lock";
+            assert_eq!(guard.is_none(), usage_cost, "{source}");
+        }
+        let guard = Pattern::parse("locks/**/*.lock").unwrap().guard_source();
+        assert_eq!(guard.as_deref(), Some("locks/**/*.lock.reclaim"));
+    }
     use std::collections::HashMap;
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {

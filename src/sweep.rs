@@ -11,7 +11,7 @@ use rustix::io::Errno;
 use tracing::{debug, error, info, warn};
 
 use crate::cli;
-use crate::config::{Config, Holders, Pattern, USAGE_COST_LOCK};
+use crate::config::{Config, Holders, Pattern};
 use crate::error::Error;
 use crate::gateway::{self, Liveness};
 use crate::judge::{self, Holder, Rules, Verdict};
@@ -140,14 +140,15 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         }
         sweeper.rules = rules;
     }
-    // Each candidate pattern also finds the reclaim guard beside a lock,
-    // but for the usage-cost lock: 2026.5 and 2026.7 write it with code of
-    // its own (a temporary file linked into place) that takes no guard, and
-    // asking for one cost a lookup in every agent's sessions/.
-    let patterns = parse_all(config.patterns.iter().flat_map(|p| {
-        let guard = !p.source.ends_with(USAGE_COST_LOCK);
-        std::iter::once(p.source.clone()).chain(guard.then(|| format!("{}.reclaim", p.source)))
-    }));
+    // Each candidate pattern also finds the reclaim guard beside a lock
+    // (where OpenClaw takes one: asking for a guard nobody writes cost a
+    // lookup in every agent's sessions/).
+    let patterns = parse_all(
+        config
+            .patterns
+            .iter()
+            .flat_map(|p| std::iter::once(p.source.clone()).chain(p.guard_source())),
+    );
     walk::walk(root, &patterns, |event| sweeper.on_event(event));
     // Dropping the liveness releases the coordinators: a gateway may start.
     // Then the sweeper, which waits for the last closes.
