@@ -571,14 +571,20 @@ def podman_socket(tmp_path):
     service.wait(timeout=30)
 
 
-def test_compose(images, tmp_path, podman_socket, compose):
+def compose_state(tmp_path, podman_socket):
+    """A state dir with its workspace, and the environment the compose files
+    read, for compose talking to this test's podman service."""
     state = tmp_path / "state"
-    state.mkdir()
-    (state / "workspace").mkdir()
-    # Under `init: true` the gateway is not pid 1: its locks name another pid.
-    seed(state, pid=7)
+    (state / "workspace").mkdir(parents=True)
     env = dict(ENV, DOCKER_HOST=podman_socket, OPENCLAW_CONFIG_DIR=str(state),
                OPENCLAW_WORKSPACE_DIR=str(state / "workspace"), OPENCLAW_GATEWAY_TOKEN="test")
+    return state, env
+
+
+def test_compose(images, tmp_path, podman_socket, compose):
+    state, env = compose_state(tmp_path, podman_socket)
+    # Under `init: true` the gateway is not pid 1: its locks name another pid.
+    seed(state, pid=7)
     files = ["-p", "octest", "-f", ROOT / "deploy/compose/docker-compose.yml", "-f", HERE / "compose.override.yml"]
     try:
         started = time.monotonic()
@@ -602,12 +608,8 @@ def test_compose_gateway_restarted(images, tmp_path, podman_socket, compose, mod
     sweeps at every start. Under `init: true` the gateway is not pid 1 but
     gets the same pid at every start; the wrapper counts its own pid, which
     the gateway keeps, as a dead holder."""
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "workspace").mkdir()
+    state, env = compose_state(tmp_path, podman_socket)
     seed(state, pid=1)
-    env = dict(ENV, DOCKER_HOST=podman_socket, OPENCLAW_CONFIG_DIR=str(state),
-               OPENCLAW_WORKSPACE_DIR=str(state / "workspace"), OPENCLAW_GATEWAY_TOKEN="test")
     files = ["-p", f"octest{mode}", "-f", ROOT / "deploy/compose/docker-compose.yml"]
     if mode == "wrap":
         files += ["-f", ROOT / "deploy/compose/docker-compose.wrap.yml"]
@@ -635,13 +637,9 @@ def test_compose_gateway_restarted(images, tmp_path, podman_socket, compose, mod
 
 
 def test_compose_watch_profile(images, tmp_path, podman_socket, compose):
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "workspace").mkdir()
+    state, env = compose_state(tmp_path, podman_socket)
     for p in [state, state / "workspace"]:
         os.chown(p, 1000, 1000)
-    env = dict(ENV, DOCKER_HOST=podman_socket, OPENCLAW_CONFIG_DIR=str(state),
-               OPENCLAW_WORKSPACE_DIR=str(state / "workspace"), OPENCLAW_GATEWAY_TOKEN="test")
     files = ["-p", "octestwatch", "-f", ROOT / "deploy/compose/docker-compose.yml",
              "-f", HERE / "compose.override.yml", "--profile", "watch"]
     try:
