@@ -349,3 +349,27 @@ fn permission_errors_say_what_to_set() {
         "{error}"
     );
 }
+
+#[test]
+fn a_log_reader_gone_away_neither_kills_nor_stops_the_sweep() {
+    // Its stderr (the log) is a socket whose other end is closed: each write
+    // fails with EPIPE, and SIGPIPE, ignored, does not kill it.
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    stale(s.join("locks/oauth-refresh/a.lock"));
+    let closed = || {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        drop(ours);
+        OwnedFd::from(theirs)
+    };
+    let status = sweeper()
+        .arg("--state-dir")
+        .arg(s)
+        .stderr(closed())
+        .status()
+        .unwrap();
+    assert!(!exists(s.join("locks/oauth-refresh/a.lock")));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

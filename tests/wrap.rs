@@ -252,3 +252,45 @@ fn install_copies_the_binary_whole_and_runnable() {
         run.stderr
     );
 }
+
+#[test]
+fn closed_standard_descriptors_are_opened_on_dev_null_and_sigpipe_is_the_commands_own() {
+    // Started with 0, 1 and 2 closed, the sweeper opens them on /dev/null
+    // before anything else, so that no file it opens (the gateway
+    // coordinator is opened read-write) can become its stdout or stderr;
+    // the wrapped command inherits them. std ignores SIGPIPE in the sweeper
+    // and its exec restores the default for the command.
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    stale(s.join("locks/oauth-refresh/a.lock"));
+    let out = s.join("seen");
+    // A pipeline, not a redirection: the shell's own 1 stays as it got it.
+    let script = r#"{ readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2; grep SigIgn /proc/$$/status; } | tee "$1""#;
+    let mut cmd = sweeper();
+    cmd.arg("--state-dir")
+        .arg(s)
+        .args(["--", "sh", "-c", script, "sh"])
+        .arg(&out);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!exists(s.join("locks/oauth-refresh/a.lock")));
+    let seen = fs::read_to_string(&out).unwrap();
+    let (fds, ignored) = seen.rsplit_once("SigIgn:").unwrap();
+    assert_eq!(fds, "/dev/null\n/dev/null\n/dev/null\n");
+    let ignored = u64::from_str_radix(ignored.trim(), 16).unwrap();
+    assert_eq!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SigIgn {ignored:x}"
+    );
+}
