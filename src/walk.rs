@@ -261,7 +261,7 @@ fn consider(
         let segments = &patterns[p].segments;
         match &segments[i] {
             Segment::AnyDepth => next.push((p, i)),
-            segment if segment_matches(segment, name.to_bytes()) => {
+            segment if segment.matches(name.to_bytes()) => {
                 if i + 1 == segments.len() {
                     is_candidate = true;
                 } else {
@@ -302,25 +302,6 @@ fn consider(
     }
 }
 
-/// A `prefix*suffix` glob of plain ASCII (`*.lock`: most lock patterns) is
-/// tested on the bytes; the glob crate would first convert the name to a
-/// `String` and run its general matcher (about 7,500 instructions a name).
-/// The same answer as `Segment::matches` (property-tested below): the name's
-/// ASCII bytes survive its lossy conversion in place.
-fn segment_matches(segment: &Segment, name: &[u8]) -> bool {
-    let plain = |s: &str| s.bytes().all(|b| b.is_ascii() && !b"*?[]\\".contains(&b));
-    if let Segment::Glob(glob) = segment {
-        if let Some((prefix, suffix)) = glob.as_str().split_once('*') {
-            if plain(prefix) && plain(suffix) {
-                return name.len() >= prefix.len() + suffix.len()
-                    && name.starts_with(prefix.as_bytes())
-                    && name.ends_with(suffix.as_bytes());
-            }
-        }
-    }
-    segment.matches(OsStr::from_bytes(name))
-}
-
 /// Adds, for every position at a `**`, the position just past it (`**`
 /// also matches zero directories).
 fn closure(patterns: &[Pattern], mut positions: Vec<Position>) -> Vec<Position> {
@@ -342,52 +323,5 @@ pub fn io_error(op: &'static str, rel: &Path, errno: Errno) -> Error {
         op,
         path: crate::report::shown(rel),
         errno,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(20_000))]
-        /// The byte test answers as the glob crate does, on names of any
-        /// bytes (invalid UTF-8 included) and globs of every shape.
-        #[test]
-        fn segment_matches_as_the_glob_does(
-            glob in "[a.*?\\[\\]lé]{0,6}",
-            name in proptest::collection::vec(
-                prop_oneof![Just(b'a'), Just(b'.'), Just(b'l'), Just(b'*'), Just(0xc3), Just(0xa9), Just(0xff)],
-                0..8,
-            ),
-        ) {
-            let Ok(pattern) = glob::Pattern::new(&glob) else { return Ok(()) };
-            let segment = Segment::Glob(pattern);
-            prop_assert_eq!(
-                segment_matches(&segment, &name),
-                segment.matches(OsStr::from_bytes(&name)),
-                "glob {:?} name {:?}", glob, name
-            );
-        }
-    }
-
-    #[test]
-    fn lock_patterns_take_the_byte_test() {
-        let glob = |g: &str| Segment::Glob(glob::Pattern::new(g).unwrap());
-        assert!(segment_matches(&glob("*.lock"), b".lock"));
-        assert!(segment_matches(&glob("*.lock"), b"\xff.lock"));
-        assert!(!segment_matches(&glob("*.lock"), b"a.lock.reclaim"));
-        let export = glob(".memory-host-events-export-*.lock");
-        assert!(segment_matches(
-            &export,
-            b".memory-host-events-export-1.lock"
-        ));
-        assert!(!segment_matches(
-            &export,
-            b".memory-host-events-export.lock"
-        ));
-        assert!(segment_matches(&glob("a*a"), b"aa"));
-        assert!(!segment_matches(&glob("a*a"), b"a"));
     }
 }
