@@ -276,9 +276,10 @@ def render(rows, load_before, load_after, command):
                          capture_output=True, text=True).stdout.strip()
     # The mount options matter: with `discard`, freeing a removed file's
     # blocks waits for the device.
+    # The last line: the mount on top, where more than one is stacked there.
     fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,OPTIONS", "--target", tempfile.gettempdir()],
-                        capture_output=True, text=True).stdout.split()
-    fs = " ".join(fs) or "file system unknown"
+                        capture_output=True, text=True).stdout.strip().splitlines()
+    fs = " ".join(fs[-1].split()) if fs else "file system unknown"
     head = (f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}: {os.cpu_count()} cores ({cpu}), "
             f"Linux {platform.release()}, {fs} ({tempfile.gettempdir()}); sweeper binary "
             f"{BIN.stat().st_size:,} bytes; load average {load_before} before, {load_after} after.")
@@ -324,8 +325,9 @@ def render(rows, load_before, load_after, command):
             read_unlink = m("static C read + unlink") if small else "-"
             summary.append(f"| {title} | {m('sweeper')} | {m('floor: cat + rm')} | {m('busybox pipeline')} | "
                            f"{m('GNU pipeline')} | {hello} | {unlink} | {read_unlink} |")
+    runs = ", ".join(f"{n} on the {title.split(' (')[0]}" for title, _, _, n, _ in rows)
     summary += ["", "Each cell: CPU ms (user+sys of the process tree) / wall ms, medians of interleaved runs "
-                "(31 on the small dir, 21 on the others). User-space instructions, method and findings: "
+                f"({runs}). User-space instructions, method and findings: "
                 "[bench/README.md](README.md), full tables: [bench/results.md](results.md).", ""]
     return "\n".join(full), "\n".join(summary)
 
