@@ -354,6 +354,13 @@ impl Pattern {
 }
 
 impl Segment {
+    pub fn literal(&self) -> Option<&OsStr> {
+        match self {
+            Segment::Literal(name) => Some(name),
+            _ => None,
+        }
+    }
+
     fn affix(text: &str) -> Option<Segment> {
         let plain = |s: &str| s.bytes().all(|b| b.is_ascii() && !b"*?[]\\".contains(&b));
         let (prefix, suffix) = text.split_once('*')?;

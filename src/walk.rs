@@ -73,36 +73,16 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
         &mut visit,
     );
     while let Some(pending) = stack.pop() {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let dir = match rustix::fs::openat(&*pending.parent, &pending.name, flags, Mode::empty()) {
-            Ok(fd) => Rc::new(fd),
-            // Removed since it was listed, or a literal segment that does not exist.
-            Err(Errno::NOENT) => continue,
-            Err(Errno::LOOP) => {
-                visit(Event::Symlink { rel: &pending.rel });
-                continue;
-            }
-            Err(Errno::NOTDIR) => {
-                let lstat =
-                    rustix::fs::statat(&*pending.parent, &pending.name, AtFlags::SYMLINK_NOFOLLOW);
-                if lstat.is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink) {
-                    visit(Event::Symlink { rel: &pending.rel });
-                }
-                continue;
-            }
-            Err(errno) => {
-                visit(Event::Error(io_error(
-                    "open directory",
-                    &pending.rel,
-                    errno,
-                )));
-                continue;
-            }
+        if through_literals(&pending, patterns, &mut stack) {
+            continue;
+        }
+        let Some(dir) = open_pending(&pending, &mut visit) else {
+            continue;
         };
         // The parent stays open only while siblings still need it.
         drop(pending.parent);
         list_dir(
-            dir,
+            Rc::new(dir),
             &pending.rel,
             &pending.positions,
             patterns,
@@ -110,6 +90,131 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
             &mut buf,
             &mut visit,
         );
+    }
+}
+
+/// A directory the patterns only pass through by literal names (an agent's
+/// `<id>/`, on the way to `agent/` and `sessions/…`) is not opened: each
+/// such name that leads on to a glob is pushed as `<id>/agent`, opened from
+/// the parent in one `openat2`, and a chain of literals to a pattern's end
+/// is asked of the kernel from the parent too (`absent`). Two system calls
+/// an agent fewer. When a literal is itself a candidate, or a chain is not
+/// plainly absent, the directory is opened as any other (`false`).
+fn through_literals(pending: &Pending, patterns: &[Pattern], stack: &mut Vec<Pending>) -> bool {
+    let mut names = Vec::new();
+    for &(p, i) in &pending.positions {
+        match &patterns[p].segments[i] {
+            Segment::Literal(name) if i + 1 < patterns[p].segments.len() => names.push(name),
+            _ => return false,
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut prefix = Vec::with_capacity(pending.name.as_bytes().len() + 1);
+    prefix.extend_from_slice(pending.name.as_bytes());
+    prefix.push(b'/');
+    let mut further = Vec::new();
+    for name in names {
+        let Ok(name) = CString::new(name.as_bytes()) else {
+            continue;
+        };
+        match literal_targets(&prefix, &name, &pending.positions, patterns) {
+            Some(targets) => {
+                if !targets.iter().all(|t| absent(&pending.parent, t)) {
+                    return false;
+                }
+            }
+            None => further.push(name),
+        }
+    }
+    for name in further {
+        let mut path = Vec::with_capacity(prefix.len() + name.as_bytes().len() + 1);
+        path.extend_from_slice(&prefix);
+        path.extend_from_slice(name.as_bytes());
+        let Ok(path) = CString::new(path) else {
+            continue;
+        };
+        let next = pending
+            .positions
+            .iter()
+            .filter(|&&(p, i)| matches!(&patterns[p].segments[i], Segment::Literal(l) if l.as_bytes() == name.as_bytes()))
+            .map(|&(p, i)| (p, i + 1))
+            .collect();
+        stack.push(Pending {
+            parent: Rc::clone(&pending.parent),
+            name: path,
+            rel: pending.rel.join(OsStr::from_bytes(name.as_bytes())),
+            positions: closure(patterns, next),
+        });
+    }
+    true
+}
+
+/// Opens a pending directory. A name of several components (from
+/// `through_literals`) is opened in one `openat2` that follows no symlink
+/// and cannot leave the parent; if that fails for any reason but absence,
+/// it is opened a component at a time like any other, so that a symlink or
+/// an error is reported where it is.
+fn open_pending(pending: &Pending, visit: &mut impl FnMut(Event<'_>)) -> Option<OwnedFd> {
+    let name = pending.name.as_bytes();
+    if !name.contains(&b'/') {
+        return open_dir(pending.parent.as_fd(), &pending.name, &pending.rel, visit);
+    }
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+    match rustix::fs::openat2(
+        &*pending.parent,
+        &pending.name,
+        DIR_FLAGS,
+        Mode::empty(),
+        resolve,
+    ) {
+        Ok(fd) => return Some(fd),
+        Err(Errno::NOENT) => return None,
+        Err(_) => {}
+    }
+    let components: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
+    let mut dir: Option<OwnedFd> = None;
+    for (i, component) in components.iter().enumerate() {
+        let rel = pending.rel.ancestors().nth(components.len() - 1 - i)?;
+        let parent = dir.as_ref().map_or(pending.parent.as_fd(), |d| d.as_fd());
+        let component = CString::new(*component).ok()?;
+        dir = Some(open_dir(parent, &component, rel, visit)?);
+    }
+    dir
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// Opens `name` below `parent` as a directory, without following a symlink;
+/// what is there instead is reported at `rel`.
+fn open_dir(
+    parent: BorrowedFd,
+    name: &CStr,
+    rel: &Path,
+    visit: &mut impl FnMut(Event<'_>),
+) -> Option<OwnedFd> {
+    match rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => Some(fd),
+        // Removed since it was listed, or a literal segment that does not exist.
+        Err(Errno::NOENT) => None,
+        Err(Errno::LOOP) => {
+            visit(Event::Symlink { rel });
+            None
+        }
+        Err(Errno::NOTDIR) => {
+            let lstat = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW);
+            if lstat.is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink) {
+                visit(Event::Symlink { rel });
+            }
+            None
+        }
+        Err(errno) => {
+            visit(Event::Error(io_error("open directory", rel, errno)));
+            None
+        }
     }
 }
 
@@ -145,7 +250,7 @@ fn list_dir(
                     && matches!(&patterns[p].segments[i], Segment::Literal(l) if l.as_bytes() == name.to_bytes())
             });
             if !last {
-                if literal_targets(&name, positions, patterns)
+                if literal_targets(b"", &name, positions, patterns)
                     .is_some_and(|targets| targets.iter().all(|t| absent(&dir, t)))
                 {
                     continue;
@@ -204,8 +309,10 @@ fn list_dir(
 
 /// Where every pattern through `name` goes on by literal names to its end
 /// (`sessions/.usage-cost-cache.json.lock`): those paths, relative to this
-/// directory. `None` when some pattern still has a glob to match.
+/// directory, after `prefix` (`<id>/` from `through_literals`). `None` when
+/// some pattern still has a glob to match.
 fn literal_targets(
+    prefix: &[u8],
     name: &CStr,
     positions: &[Position],
     patterns: &[Pattern],
@@ -216,11 +323,14 @@ fn literal_targets(
         if !matches!(&segments[i], Segment::Literal(l) if l.as_bytes() == name.to_bytes()) {
             continue;
         }
-        let mut path = name.to_bytes().to_vec();
+        let mut len = prefix.len() + name.to_bytes().len() + 1;
         for segment in &segments[i + 1..] {
-            let Segment::Literal(l) = segment else {
-                return None;
-            };
+            len += 1 + segment.literal()?.len();
+        }
+        let mut path = Vec::with_capacity(len);
+        path.extend_from_slice(prefix);
+        path.extend_from_slice(name.to_bytes());
+        for l in segments[i + 1..].iter().filter_map(Segment::literal) {
             path.push(b'/');
             path.extend_from_slice(l.as_bytes());
         }

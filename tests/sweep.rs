@@ -294,6 +294,7 @@ fn never_follows_symlinks() {
     stale(o.join("victim.lock"));
     stale(o.join("dir/inner.lock"));
     stale(o.join("agent/auth-profiles.json.lock"));
+    stale(o.join("sessions/.usage-cost-cache.json.lock"));
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     fs::create_dir_all(s.join("locks")).unwrap();
@@ -301,10 +302,13 @@ fn never_follows_symlinks() {
     symlink(o.join("victim.lock"), s.join("locks/link.lock")).unwrap();
     symlink(o.join("dir"), s.join("locks/linkdir")).unwrap();
     symlink(o.join("agent"), s.join("agents/evil/agent")).unwrap();
+    // Below a real agent dir, reached by the walk through literal names.
+    fs::create_dir_all(s.join("agents/main/agent")).unwrap();
+    symlink(o.join("sessions"), s.join("agents/main/sessions")).unwrap();
     symlink(o, s.join("agents/linked")).unwrap();
     let run = sweep(s, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(files(o).len(), 3, "nothing outside may go");
+    assert_eq!(files(o).len(), 4, "nothing outside may go");
     assert!(
         exists(s.join("locks/link.lock")),
         "the symlink itself is kept too"
@@ -324,6 +328,12 @@ fn never_follows_symlinks() {
     assert!(
         run.stderr
             .contains("not following symlink path=\"agents/evil/agent\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("not following symlink path=\"agents/main/sessions\""),
         "{}",
         run.stderr
     );
