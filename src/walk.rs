@@ -3,8 +3,11 @@
 //! Every directory is opened relative to its parent's descriptor with
 //! `O_NOFOLLOW | O_DIRECTORY`, starting from the state dir's own descriptor,
 //! so the walk can neither follow a symlink nor leave the state dir, even if
-//! a directory is swapped for a symlink while it runs. Only directories that
-//! can still lead to a match are opened, and a directory whose next segments
+//! a directory is swapped for a symlink while it runs. (A directory passed
+//! through by literal names, `agents/<id>/`, is skipped: `<id>/agent` is
+//! opened from `agents/` with `openat2`, which the kernel keeps from
+//! following any symlink or leaving `agents/`.) Only directories that can
+//! still lead to a match are opened, and a directory whose next segments
 //! are all literal names is not even listed: an agent's sessions and
 //! workspace are never read. Directories are processed from an explicit
 //! stack, and a parent's descriptor lives only while some child is still
