@@ -104,15 +104,12 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
 /// an agent fewer. When a literal is itself a candidate, or a chain is not
 /// plainly absent, the directory is opened as any other (`false`).
 fn through_literals(pending: &Pending, patterns: &[Pattern], stack: &mut Vec<Pending>) -> bool {
-    let mut names = Vec::new();
-    for &(p, i) in &pending.positions {
-        match &patterns[p].segments[i] {
-            Segment::Literal(name) if i + 1 < patterns[p].segments.len() => names.push(name),
-            _ => return false,
-        }
+    let Some(names) = literal_names(&pending.positions, patterns) else {
+        return false;
+    };
+    if (pending.positions.iter()).any(|&(p, i)| i + 1 == patterns[p].segments.len()) {
+        return false;
     }
-    names.sort();
-    names.dedup();
     let mut prefix = Vec::with_capacity(pending.name.as_bytes().len() + 1);
     prefix.extend_from_slice(pending.name.as_bytes());
     prefix.push(b'/');
@@ -163,13 +160,12 @@ fn open_pending(pending: &Pending, visit: &mut impl FnMut(Event<'_>)) -> Option<
     if !name.contains(&b'/') {
         return open_dir(pending.parent.as_fd(), &pending.name, &pending.rel, visit);
     }
-    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
     match rustix::fs::openat2(
         &*pending.parent,
         &pending.name,
         DIR_FLAGS,
         Mode::empty(),
-        resolve,
+        BENEATH,
     ) {
         Ok(fd) => return Some(fd),
         Err(Errno::NOENT) => return None,
@@ -185,6 +181,10 @@ fn open_pending(pending: &Pending, visit: &mut impl FnMut(Event<'_>)) -> Option<
     }
     dir
 }
+
+/// How `openat2` walks a path below a directory: through no symlink, and
+/// never out of that directory.
+const BENEATH: ResolveFlags = ResolveFlags::NO_SYMLINKS.union(ResolveFlags::BENEATH);
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
@@ -230,17 +230,8 @@ fn list_dir(
     buf: &mut [MaybeUninit<u8>],
     visit: &mut impl FnMut(Event<'_>),
 ) {
-    let literals: Option<Vec<&OsStr>> = positions
-        .iter()
-        .map(|&(p, i)| match &patterns[p].segments[i] {
-            Segment::Literal(name) => Some(name.as_os_str()),
-            _ => None,
-        })
-        .collect();
-    if let Some(mut names) = literals {
+    if let Some(names) = literal_names(positions, patterns) {
         // Only literal names can match here: look them up, don't list.
-        names.sort();
-        names.dedup();
         for name in names {
             let Ok(name) = CString::new(name.as_bytes()) else {
                 continue;
@@ -310,6 +301,17 @@ fn list_dir(
     }
 }
 
+/// The names the patterns go on by at these positions, when each is a
+/// literal: sorted, each once.
+fn literal_names<'p>(positions: &[Position], patterns: &'p [Pattern]) -> Option<Vec<&'p OsStr>> {
+    let mut names: Vec<&OsStr> = (positions.iter())
+        .map(|&(p, i)| patterns[p].segments[i].literal())
+        .collect::<Option<_>>()?;
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
 /// Where every pattern through `name` goes on by literal names to its end
 /// (`sessions/.usage-cost-cache.json.lock`): those paths, relative to this
 /// directory, after `prefix` (`<id>/` from `through_literals`). `None` when
@@ -348,10 +350,9 @@ fn literal_targets(
 /// the way. Anything else (there, a symlink on the way, an error, a kernel
 /// without `openat2`) is `false`, and the walk goes there the careful way.
 fn absent(dir: &OwnedFd, path: &CStr) -> bool {
-    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
     let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     matches!(
-        rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve),
+        rustix::fs::openat2(dir, path, flags, Mode::empty(), BENEATH),
         Err(Errno::NOENT | Errno::NOTDIR)
     )
 }
