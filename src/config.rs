@@ -397,6 +397,7 @@ impl Segment {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::HashMap;
 
     #[test]
     fn every_default_pattern_but_the_usage_cost_lock_has_a_guard() {
@@ -408,7 +409,6 @@ mod tests {
         let guard = Pattern::parse("locks/**/*.lock").unwrap().guard_source();
         assert_eq!(guard.as_deref(), Some("locks/**/*.lock.reclaim"));
     }
-    use std::collections::HashMap;
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
         let map: HashMap<String, OsString> = vars

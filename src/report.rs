@@ -575,6 +575,7 @@ pub fn shown(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
 
     /// One event of each kind of field, formatted with the given fields
     /// formatter.
@@ -695,7 +696,6 @@ mod tests {
         }
         panic!("the clock crossed a second three times in a row");
     }
-    use std::ffi::OsStr;
 
     #[test]
     fn shown_escapes_what_could_break_a_log_line() {
