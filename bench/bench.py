@@ -298,33 +298,28 @@ def render(rows, load_before, load_after, command):
                 f"{instr} | {r.get('stale_left', '-')} | {r.get('wrongly_removed', '-')} | "
                 f"{','.join(map(str, sorted(r['exit'])))} |")
         full.append("")
-    summary = [head, "",
-               "| tree | sweeper | floor: cat + rm | busybox pipeline | GNU pipeline | static hello (C / Rust) "
+    # The short tables: one column per contender, the two hello worlds in one.
+    columns = ["sweeper", "floor: cat + rm", "busybox pipeline", "GNU pipeline",
+               ("static C hello", "static Rust hello"), "static C unlink of the stale set",
+               "static C read + unlink"]
+
+    def table(first, value, hello_sep):
+        out = [f"| {first} | sweeper | floor: cat + rm | busybox pipeline | GNU pipeline | static hello (C / Rust) "
                "| static C unlink of the stale set | static C read + unlink |",
                "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for title, ncands, nstale, runs, results in rows:
-        cell = lambda r: f"{r['cpu_med']:.2f} / {r['wall_med']:.2f}"  # noqa: E731
-        hello = unlink = read_unlink = "-"
-        if "static C hello" in results:
-            hello = f"{cell(results['static C hello'])}; {cell(results['static Rust hello'])}"
-            unlink = cell(results["static C unlink of the stale set"])
-            read_unlink = cell(results["static C read + unlink"])
-        summary.append(f"| {title} | {cell(results['sweeper'])} | {cell(results['floor: cat + rm'])} | "
-                       f"{cell(results['busybox pipeline'])} | {cell(results['GNU pipeline'])} | {hello} "
-                       f"| {unlink} | {read_unlink} |")
+        for title, _, _, _, results in rows:
+            cells = []
+            for col in columns:
+                names = col if isinstance(col, tuple) else (col,)
+                present = all(n in results for n in names)
+                cells.append(hello_sep.join(value(results[n]) for n in names) if present else "-")
+            out.append(f"| {title} | {' | '.join(cells)} |")
+        return out
+
+    summary = [head, ""] + table("tree", lambda r: f"{r['cpu_med']:.2f} / {r['wall_med']:.2f}", "; ")
     if all("instr" in r for _, _, _, _, results in rows for r in results.values()):
-        summary += ["", "| tree, M user-space instructions (callgrind) | sweeper | floor: cat + rm | "
-                    "busybox pipeline | GNU pipeline | static hello (C / Rust) | static C unlink of the stale set "
-                    "| static C read + unlink |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for title, ncands, nstale, runs, results in rows:
-            m = lambda name: f"{results[name]['instr'] / 1e6:.2f}"  # noqa: E731
-            small = "static C hello" in results
-            hello = f"{m('static C hello')} / {m('static Rust hello')}" if small else "-"
-            unlink = m("static C unlink of the stale set") if small else "-"
-            read_unlink = m("static C read + unlink") if small else "-"
-            summary.append(f"| {title} | {m('sweeper')} | {m('floor: cat + rm')} | {m('busybox pipeline')} | "
-                           f"{m('GNU pipeline')} | {hello} | {unlink} | {read_unlink} |")
+        summary += [""] + table("tree, M user-space instructions (callgrind)",
+                                lambda r: f"{r['instr'] / 1e6:.2f}", " / ")
     runs = ", ".join(f"{n} on the {title.split(' (')[0]}" for title, _, _, n, _ in rows)
     summary += ["", "Each cell: CPU ms (user+sys of the process tree) / wall ms, medians of interleaved runs "
                 f"({runs}). User-space instructions, method and findings: "
