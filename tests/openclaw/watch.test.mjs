@@ -100,7 +100,11 @@ for (const version of VERSIONS) {
     const inner = holder.innerPid();
     assert.ok(inner > 1);
     t.after(() => process.kill(inner, "SIGKILL"));
-    const takenAt = Date.now();
+    // The lock's age as the sweeper judges it: from the createdAt OpenClaw
+    // wrote, which precedes the holder's first line (Date.now() here would
+    // start the clock late and make a removal at min-age look early).
+    const takenAt = Date.parse(JSON.parse(readFileSync(`${target}.lock`, "utf8")).createdAt);
+    assert.ok(Number.isFinite(takenAt) && takenAt <= Date.now(), "the lock records when it was taken");
     const before = acquireBeside(holder, version, target);
     t.diagnostic(`${version} acquire beside the live holder, before: ${JSON.stringify(before)}`);
     assert.equal(before.ok, false, "OpenClaw honours a lock whose holder is alive");
