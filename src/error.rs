@@ -32,6 +32,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// SQLite failed on one of OpenClaw's databases (`path` as `Io`'s).
+    #[error("database {path}: {reason}")]
+    Database { path: String, reason: String },
+
     /// A system call failed on a path; `path` is relative to the state dir
     /// (already escaped for display) unless the state dir itself failed.
     #[error("cannot {op} {path}: {}{}", std::io::Error::from(*errno), permission_hint(*errno))]
@@ -47,7 +51,10 @@ impl Error {
     /// system refused is a failed sweep (1).
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Io { .. } | Error::Install { .. } | Error::NoState { .. } => ExitCode::Failure,
+            Error::Io { .. }
+            | Error::Database { .. }
+            | Error::Install { .. }
+            | Error::NoState { .. } => ExitCode::Failure,
             _ => ExitCode::Usage,
         }
     }

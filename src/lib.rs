@@ -14,6 +14,8 @@ pub mod judge;
 pub mod lock;
 pub mod remove;
 pub mod report;
+pub mod rows;
+pub mod sqlite;
 pub mod sweep;
 pub mod walk;
 pub mod watch;

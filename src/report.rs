@@ -100,6 +100,43 @@ impl Kept {
     }
 }
 
+/// A row of OpenClaw's SQLite databases that holds a lock, as judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The database, relative to the state dir.
+    pub database: String,
+    pub table: &'static str,
+    /// `scope/key` of the row.
+    pub key: String,
+    /// The owner it names.
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    /// Milliseconds since the epoch, when the row has an expiry.
+    pub expires_at: Option<i64>,
+    pub action: RowAction,
+    /// Why, in one word (`dead-gateway`, `unproven`, `same-host`, ...).
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowAction {
+    Removed,
+    WouldRemove,
+    Kept,
+    Failed,
+}
+
+impl RowAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowAction::Removed => "removed",
+            RowAction::WouldRemove => "would-remove",
+            RowAction::Kept => "kept",
+            RowAction::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// Paths that matched a pattern and were judged.
@@ -116,6 +153,8 @@ pub struct Summary {
     /// The paths themselves (as shown in the log), only when the JSON report
     /// asks for them: memory then grows with the number of candidates.
     paths: Option<Paths>,
+    /// The lock rows found in OpenClaw's databases (a few at most).
+    pub rows: Vec<Row>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -147,6 +186,18 @@ impl Summary {
         if let Some(paths) = &mut self.paths {
             paths.swept.push((path.to_owned(), what));
         }
+    }
+
+    pub fn add_row(&mut self, row: Row) {
+        self.rows.push(row);
+    }
+
+    /// Rows removed (in a dry run: that would have been removed).
+    fn rows_swept(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.action, RowAction::Removed | RowAction::WouldRemove))
+            .count()
     }
 
     /// Adds the counts of `other` (a watch pass); its paths are not kept.
@@ -189,6 +240,8 @@ impl Summary {
             scanned = self.scanned,
             swept = self.swept,
             kept = %self.kept_line(),
+            rows_swept = self.rows_swept(),
+            rows_kept = self.rows.len() - self.rows_swept(),
             errors = self.errors,
             elapsed_us = micros(elapsed),
             dry_run,
@@ -225,6 +278,22 @@ impl Summary {
             .iter()
             .map(|(path, why)| json!({"path": path, "reason": why.as_str()}))
             .collect();
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "database": r.database,
+                    "table": r.table,
+                    "key": r.key,
+                    "owner_pid": r.pid,
+                    "owner_host": r.host,
+                    "expires_at": r.expires_at,
+                    "action": r.action.as_str(),
+                    "reason": r.reason,
+                })
+            })
+            .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "state_dir": shown(state_dir),
@@ -238,6 +307,7 @@ impl Summary {
             "errors": self.errors,
             "swept_paths": swept_paths,
             "kept_paths": kept_paths,
+            "rows": rows,
             "elapsed_us": micros(elapsed),
             "exit_code": exit_code,
         })

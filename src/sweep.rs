@@ -18,6 +18,7 @@ use crate::judge::{self, Holder, Rules, Verdict};
 use crate::lock::{self, Candidate, MAX_LOCK_BYTES, NotALock};
 use crate::remove::{self, Judged, Outcome};
 use crate::report::{Kept, Removed, Summary, shown};
+use crate::rows;
 use crate::walk::{self, Event, io_error};
 
 /// Kept files are reported on every pass of the watch mode; after the first
@@ -149,6 +150,23 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
             .iter()
             .flat_map(|p| std::iter::once(p.source.clone()).chain(p.guard_source())),
     );
+    // The rows while the coordinators are still ours; never beside a live
+    // gateway (attached, or watch mode).
+    let proof = match &liveness {
+        Some(Liveness::Free { .. }) => Some(rows::Proof::Free),
+        Some(Liveness::Unknown { .. }) => Some(rows::Proof::Unproven),
+        None if config.watch.is_none() => Some(rows::Proof::Unproven),
+        _ => None,
+    };
+    if let Some(proof) = proof {
+        let rules = rows::Rules {
+            proof,
+            holders: &config.holders,
+            min_age: config.min_age,
+            dry_run: config.dry_run,
+        };
+        rows::sweep(root.as_fd(), &rules, &mut sweeper.summary);
+    }
     walk::walk(root, &patterns, |event| sweeper.on_event(event));
     // Dropping the liveness releases the coordinators: a gateway may start.
     // Then the sweeper, which waits for the last closes.

@@ -1,0 +1,242 @@
+//! The one way this program opens OpenClaw's SQLite databases: through
+//! SQLite itself, with its own locking, in place; never a copy.
+//!
+//! The databases are in WAL mode and belong to the gateway's user. Reading
+//! must not change them: without a `-wal` the file alone is the database and
+//! is opened immutable (no lock, no `-shm` created); with one, read-only
+//! through the `-wal` and its `-shm`, which must both be there (creating a
+//! `-shm` as another uid would lock the gateway out). Writing opens the
+//! existing file only, read-write, and leaves no `-wal`/`-shm` of another
+//! owner behind. Each database is reached from directories opened without
+//! following symlinks, and the file SQLite opened is checked with the kernel
+//! to be the regular file that was judged (same device and inode).
+
+use std::collections::BTreeSet;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
+use rustix::io::Errno;
+
+use crate::error::Error;
+
+/// How long a write waits for SQLite's lock: long enough for a CLI's short
+/// transaction, short enough never to hold up a gateway start.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An open database, and the file it was opened from.
+pub struct Database {
+    pub conn: Connection,
+    /// The path relative to the state dir, as shown in the log.
+    pub path: String,
+    stat: Stat,
+}
+
+/// Why a database that exists was not opened: each is kept and reported.
+#[derive(Debug)]
+pub enum Refused {
+    /// Not a regular file (a symlink, a directory, ...).
+    NotRegular,
+    /// A `-wal` without its `-shm`: reading would create the `-shm`.
+    WalWithoutShm,
+    /// A write would create a `-wal`/`-shm` owned by this uid, not the
+    /// database's owner, and lock the gateway out.
+    OtherOwner { db_uid: u32 },
+    /// SQLite opened another file than the one judged (swapped meanwhile).
+    Swapped,
+    /// SQLite refused (corrupt, not a database, locked, ...).
+    Sqlite(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::NotRegular => f.write_str("not a regular file"),
+            Refused::WalWithoutShm => f.write_str(
+                "its -wal has no -shm beside it; reading it would create one, so it is not read",
+            ),
+            Refused::OtherOwner { db_uid } => write!(
+                f,
+                "owned by uid {db_uid}, and a write as uid {} would create its -wal/-shm under \
+                 another owner: run the sweeper as the database's owner (runAsUser 1000)",
+                rustix::process::geteuid().as_raw()
+            ),
+            Refused::Swapped => f.write_str("replaced while it was being opened"),
+            Refused::Sqlite(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Opens `dir/name` to read; `None` when there is no such file.
+pub fn open_read_only(
+    dir: BorrowedFd,
+    name: &CStr,
+    path: &str,
+) -> Result<Option<Database>, Refused> {
+    let Some(stat) = regular(dir, name)? else {
+        return Ok(None);
+    };
+    let wal = exists(dir, &suffixed(name, "-wal"));
+    let shm = exists(dir, &suffixed(name, "-shm"));
+    let query = match (wal, shm) {
+        (false, _) => "mode=ro&immutable=1",
+        (true, true) => "mode=ro",
+        (true, false) => return Err(Refused::WalWithoutShm),
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+    open(dir, name, path, stat, &format!("?{query}"), flags).map(Some)
+}
+
+/// Opens the database that `db` was read from again, to write: the existing
+/// file only, with a busy timeout.
+pub fn open_read_write(dir: BorrowedFd, name: &CStr, db: &Database) -> Result<Database, Refused> {
+    let euid = rustix::process::geteuid().as_raw();
+    let sidecars = exists(dir, &suffixed(name, "-wal")) && exists(dir, &suffixed(name, "-shm"));
+    if euid != 0 && euid != db.stat.st_uid && !sidecars {
+        return Err(Refused::OtherOwner {
+            db_uid: db.stat.st_uid,
+        });
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI;
+    let opened = open(dir, name, &db.path, db.stat, "", flags)?;
+    opened
+        .conn
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| Refused::Sqlite(e.to_string()))?;
+    Ok(opened)
+}
+
+/// Closes a connection that wrote, then makes sure that what SQLite left
+/// beside the database (a `-wal`/`-shm` it could not remove) belongs to the
+/// database's owner, as the gateway needs.
+pub fn close_written(dir: BorrowedFd, name: &CStr, db: Database) -> Result<(), Error> {
+    let io = |op, errno| Error::Io {
+        op,
+        path: db.path.clone(),
+        errno,
+    };
+    if let Err((_, e)) = db.conn.close() {
+        return Err(Error::Database {
+            path: db.path.clone(),
+            reason: e.to_string(),
+        });
+    }
+    for suffix in ["-wal", "-shm"] {
+        let side = suffixed(name, suffix);
+        let stat = match rustix::fs::statat(dir, &side, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(Errno::NOENT) => continue,
+            Err(errno) => return Err(io("stat", errno)),
+        };
+        if (stat.st_uid, stat.st_gid) == (db.stat.st_uid, db.stat.st_gid) {
+            continue;
+        }
+        // Only root can create a file under another owner here (the check
+        // before the write refused everyone else), and only root can fix it.
+        rustix::fs::chownat(
+            dir,
+            &side,
+            Some(rustix::fs::Uid::from_raw(db.stat.st_uid)),
+            Some(rustix::fs::Gid::from_raw(db.stat.st_gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|errno| io("chown the -wal/-shm of", errno))?;
+    }
+    Ok(())
+}
+
+fn open(
+    dir: BorrowedFd,
+    name: &CStr,
+    path: &str,
+    stat: Stat,
+    query: &str,
+    flags: OpenFlags,
+) -> Result<Database, Refused> {
+    // The directory is pinned by its descriptor; only the last component is
+    // resolved by name, and the kernel then says which file SQLite opened.
+    let uri = format!(
+        "file:/proc/self/fd/{}/{}{query}",
+        dir.as_raw_fd(),
+        name.to_string_lossy()
+    );
+    // The descriptors on that inode before and after: SQLite's is the new
+    // one (a listing's own descriptor number may be reused, so numbers alone
+    // tell nothing).
+    let before = fds_on(&stat);
+    let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| Refused::Sqlite(e.to_string()))?;
+    let same = !fds_on(&stat).is_subset(&before);
+    if !same {
+        return Err(Refused::Swapped);
+    }
+    // A connection that only read must not checkpoint the WAL on close: the
+    // database stays as the gateway left it.
+    if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(|e| Refused::Sqlite(e.to_string()))?;
+    }
+    Ok(Database {
+        conn,
+        path: path.to_owned(),
+        stat,
+    })
+}
+
+/// The descriptors of this process open on the file `stat` describes, as
+/// the kernel lists them.
+fn fds_on(stat: &Stat) -> BTreeSet<i32> {
+    let listed: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    listed
+        .into_iter()
+        .filter(|&fd| {
+            // SAFETY: only fstat, on a number the kernel just listed; one
+            // that closed since fails with EBADF.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            rustix::fs::fstat(fd).is_ok_and(|s| (s.st_dev, s.st_ino) == (stat.st_dev, stat.st_ino))
+        })
+        .collect()
+}
+
+/// The stat of `dir/name` when it is a regular file; `None` when absent.
+fn regular(dir: BorrowedFd, name: &CStr) -> Result<Option<Stat>, Refused> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile => {
+            Ok(Some(stat))
+        }
+        Ok(_) => Err(Refused::NotRegular),
+        Err(Errno::NOENT) => Ok(None),
+        Err(errno) => Err(Refused::Sqlite(std::io::Error::from(errno).to_string())),
+    }
+}
+
+fn exists(dir: BorrowedFd, name: &CStr) -> bool {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
+fn suffixed(name: &CStr, suffix: &str) -> CString {
+    let mut bytes = name.to_bytes().to_vec();
+    bytes.extend_from_slice(suffix.as_bytes());
+    CString::new(bytes).expect("no NUL in a file name")
+}
+
+/// Opens the directory `name` in `dir` without following a symlink; `None`
+/// when it is absent or not a directory.
+pub fn open_dir(dir: BorrowedFd, name: &CStr) -> Option<rustix::fd::OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
