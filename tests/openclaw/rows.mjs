@@ -5,39 +5,41 @@
 // (`prepareSessionCostUsageRefreshLock(agent).acquire()`, a row in the
 // agent's openclaw-agent.sqlite). Needs node:sqlite: run it with the Node
 // install.sh puts beside the releases. OPENCLAW_STATE_DIR is the caller's.
-// Usage: node rows.mjs INSTALL_DIR gateway|usage [AGENT_ID]
-// Prints one JSON line: gateway: {ok, pid, host, elapsedMs} or {ok: false,
-// message, elapsedMs}; usage: {acquired, pid}. Then holds what it got until
-// killed; RELEASE set: releases it and exits.
+// Usage: node rows.mjs INSTALL_DIR KIND... (gateway, usage: agent "main")
+// Takes each in turn and prints one JSON line {pid, host, gateway: {ok,
+// elapsedMs, message}, usage: {acquired}}. Then holds what it got until
+// killed; RELEASE set: releases it all and exits.
 import { hostname } from "node:os";
 import { loadDistFunction } from "./lockapi.mjs";
 
-const [installDir, what, agentId = "main"] = process.argv.slice(2);
+const [installDir, ...kinds] = process.argv.slice(2);
 const print = (o) => process.stdout.write(`${JSON.stringify({ pid: process.pid, host: hostname(), ...o })}\n`);
-let release;
-if (what === "gateway") {
-  const { fn: acquireGatewayLock } = await loadDistFunction(installDir, "acquireGatewayLock");
-  const started = performance.now();
-  try {
-    const lock = await acquireGatewayLock({ env: process.env, port: 18789, listenerMode: "foreground", supervisor: null });
-    print({ ok: true, elapsedMs: performance.now() - started });
-    release = () => lock.release();
-  } catch (err) {
-    print({ ok: false, message: err.message, elapsedMs: performance.now() - started });
-    process.exit(0);
+const releases = [];
+const got = {};
+for (const kind of kinds) {
+  if (kind === "gateway") {
+    const { fn: acquireGatewayLock } = await loadDistFunction(installDir, "acquireGatewayLock");
+    const started = performance.now();
+    try {
+      const lock = await acquireGatewayLock({ env: process.env, port: 18789, listenerMode: "foreground", supervisor: null });
+      releases.push(() => lock.release());
+      got.gateway = { ok: true, elapsedMs: performance.now() - started };
+    } catch (err) {
+      got.gateway = { ok: false, message: err.message, elapsedMs: performance.now() - started };
+    }
+  } else if (kind === "usage") {
+    const { fn: prepare } = await loadDistFunction(installDir, "prepareSessionCostUsageRefreshLock");
+    const lock = prepare("main");
+    const acquired = await lock.acquire();
+    if (acquired) releases.push(() => lock.release());
+    got.usage = { acquired };
+  } else {
+    throw new Error(`rows.mjs: unknown kind ${kind}`);
   }
-} else if (what === "usage") {
-  const { fn: prepare } = await loadDistFunction(installDir, "prepareSessionCostUsageRefreshLock");
-  const lock = prepare(agentId);
-  const acquired = await lock.acquire();
-  print({ acquired });
-  if (!acquired) process.exit(0);
-  release = () => lock.release();
-} else {
-  throw new Error(`rows.mjs: unknown kind ${what}`);
 }
+print(got);
 if (process.env.RELEASE) {
-  await release();
+  for (const release of releases.reverse()) await release();
   process.exit(0);
 }
 setInterval(() => {}, 1 << 30);

@@ -28,7 +28,10 @@ if (die === "die") {
 }
 const { fn: loadCostUsageSummaryFromCache } = await loadDistFunction(installDir, "loadCostUsageSummaryFromCache");
 const started = performance.now();
-const summary = await loadCostUsageSummaryFromCache({ agentId, refreshMode: "sync-when-empty", config: {} });
+// The last 30 days, as the usage view asks: 2026.9.6 requires the range
+// (without it: RangeError "Invalid time value"); older releases take it too.
+const range = { startMs: Date.now() - 30 * 86_400_000, endMs: Date.now() };
+const summary = await loadCostUsageSummaryFromCache({ agentId, refreshMode: "sync-when-empty", config: {}, ...range });
 const elapsedMs = performance.now() - started;
 const { status, cachedFiles, pendingFiles } = summary.cacheStatus;
 process.stdout.write(`${JSON.stringify({ status, cachedFiles, pendingFiles, elapsedMs })}\n`);
