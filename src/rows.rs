@@ -381,11 +381,11 @@ impl Rows<'_, '_> {
                     path: path.to_owned(),
                     reason: e.to_string(),
                 };
-                let _ = sqlite::close_written(dir, name, db);
+                let _ = sqlite::close_written(db);
                 return failed(self.summary, row, e);
             }
         }
-        if let Err(e) = sqlite::close_written(dir, name, db) {
+        if let Err(e) = sqlite::close_written(db) {
             return failed(self.summary, row, e);
         }
         match row.action {

@@ -108,43 +108,15 @@ pub fn open_read_write(dir: BorrowedFd, name: &CStr, db: &Database) -> Result<Da
     Ok(opened)
 }
 
-/// Closes a connection that wrote, then makes sure that what SQLite left
-/// beside the database (a `-wal`/`-shm` it could not remove) belongs to the
-/// database's owner, as the gateway needs.
-pub fn close_written(dir: BorrowedFd, name: &CStr, db: Database) -> Result<(), Error> {
-    let io = |op, errno| Error::Io {
-        op,
+/// Closes a connection that wrote. What SQLite leaves beside the database
+/// belongs to the database's owner: run as root, SQLite gives each `-wal` and
+/// `-shm` it creates the database file's owner itself; any other uid was
+/// refused before the write unless both were already there.
+pub fn close_written(db: Database) -> Result<(), Error> {
+    db.conn.close().map_err(|(_, e)| Error::Database {
         path: db.path.clone(),
-        errno,
-    };
-    if let Err((_, e)) = db.conn.close() {
-        return Err(Error::Database {
-            path: db.path.clone(),
-            reason: e.to_string(),
-        });
-    }
-    for suffix in ["-wal", "-shm"] {
-        let side = suffixed(name, suffix);
-        let stat = match rustix::fs::statat(dir, &side, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(stat) => stat,
-            Err(Errno::NOENT) => continue,
-            Err(errno) => return Err(io("stat", errno)),
-        };
-        if (stat.st_uid, stat.st_gid) == (db.stat.st_uid, db.stat.st_gid) {
-            continue;
-        }
-        // Only root can create a file under another owner here (the check
-        // before the write refused everyone else), and only root can fix it.
-        rustix::fs::chownat(
-            dir,
-            &side,
-            Some(rustix::fs::Uid::from_raw(db.stat.st_uid)),
-            Some(rustix::fs::Gid::from_raw(db.stat.st_gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .map_err(|errno| io("chown the -wal/-shm of", errno))?;
-    }
-    Ok(())
+        reason: e.to_string(),
+    })
 }
 
 fn open(

@@ -1,0 +1,504 @@
+//! OpenClaw's SQLite-held leftovers (2026.9.x) on real databases made with
+//! SQLite here, in WAL mode as OpenClaw keeps them: what is removed under the
+//! free verdict (a coordinator nobody holds), what is only reported, and that
+//! judging never changes a database. `tests/openclaw/rows.test.mjs` proves the
+//! same with OpenClaw's own code.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use rusqlite::Connection;
+use serde_json::Value;
+
+const COORDINATOR: &str = "tmp/openclaw-1000/gateway.state.lock.sqlite";
+const STATE_DB: &str = "state/openclaw.sqlite";
+const AGENT_DB: &str = "agents/main/agent/openclaw-agent.sqlite";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The tables as OpenClaw 2026.9.6 creates them (same columns and keys).
+fn create(path: &Path, sql: &str) -> Connection {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let db = Connection::open(path).unwrap();
+    db.pragma_update(None, "journal_mode", "WAL").unwrap();
+    db.execute_batch(sql).unwrap();
+    db
+}
+
+fn state_db(path: &Path) -> Connection {
+    create(
+        path,
+        "CREATE TABLE state_leases (scope TEXT NOT NULL, lease_key TEXT NOT NULL, \
+         owner TEXT NOT NULL, expires_at INTEGER, heartbeat_at INTEGER, payload_json TEXT, \
+         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, \
+         PRIMARY KEY (scope, lease_key)) STRICT",
+    )
+}
+
+fn agent_db(path: &Path) -> Connection {
+    create(
+        path,
+        "CREATE TABLE cache_entries (scope TEXT NOT NULL, key TEXT NOT NULL, value_json TEXT, \
+         blob BLOB, expires_at INTEGER, updated_at INTEGER NOT NULL, \
+         PRIMARY KEY (scope, key)) STRICT",
+    )
+}
+
+/// An `INSERT` of a lease row as OpenClaw's gateway writes it.
+fn lease(scope: &str, host: &str, expires_in_ms: i64) -> String {
+    let now = now_ms();
+    let expires = now + expires_in_ms;
+    format!(
+        "INSERT INTO state_leases VALUES ('{scope}', 'global', 'owner-uuid', {expires}, {now}, \
+         '{{\"owner\":{{\"pid\":1,\"host\":\"{host}\",\"startedAt\":3309949}},\"port\":18789,\
+         \"mode\":\"foreground\",\"supervisor\":null}}', {now}, {now})"
+    )
+}
+
+/// An `INSERT` of the usage refresh lock as OpenClaw writes it.
+fn usage_lock(pid: i64, started_ms_ago: i64) -> String {
+    let started = now_ms() - started_ms_ago;
+    format!(
+        "INSERT INTO cache_entries VALUES ('session-cost-usage', 'refresh-lock', \
+         '{{\"pid\":{pid},\"startedAt\":{started},\"ownerNonce\":\"{pid}:{started}:1\"}}', \
+         NULL, NULL, {started})"
+    )
+}
+
+/// Runs `sql` and closes cleanly (checkpointed: no `-wal`, no `-shm`).
+fn insert(db: Connection, sql: &str) {
+    db.execute_batch(sql).unwrap();
+    drop(db);
+}
+
+/// Runs `sql` in another process that then dies as a SIGKILLed gateway
+/// would: the row only in the `-wal`, `-wal` and `-shm` left behind.
+fn insert_and_die(db: Connection, path: &Path, sql: &str) {
+    drop(db);
+    let script = "import sqlite3, os, sys\n\
+        db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+        db.execute(sys.argv[2])\n\
+        os._exit(0)\n";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .arg(sql)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(exists(format!("{}-wal", path.display())));
+}
+
+/// The rows the report lists, as (database, key, action, reason).
+fn rows(run: &Run) -> Vec<(String, String, String, String)> {
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?} {}", run.stdout, run.stderr));
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_owned();
+            (s("database"), s("key"), s("action"), s("reason"))
+        })
+        .collect()
+}
+
+fn row(db: &str, key: &str, action: &str, reason: &str) -> (String, String, String, String) {
+    (db.into(), key.into(), action.into(), reason.into())
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    count_on(&Connection::open(path).unwrap(), sql)
+}
+
+fn count_on(db: &Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// The database file and its `-wal`, bytes and mtime, and whether a `-shm`
+/// is there (its owner, its size): what a sweep that removes nothing must
+/// leave as it was. The `-shm` is SQLite's shared memory, not the database:
+/// every reader, OpenClaw's own too, writes its read marks there.
+fn snapshot(db: &Path) -> Vec<(String, Vec<u8>, i64, i64)> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| format!("{}{suffix}", db.display()))
+        .filter(|p| exists(p))
+        .map(|p| {
+            let m = fs::metadata(&p).unwrap();
+            if p.ends_with("-shm") {
+                return (p, Vec::new(), i64::from(m.uid()), m.size() as i64);
+            }
+            (p.clone(), fs::read(&p).unwrap(), m.mtime(), m.mtime_nsec())
+        })
+        .collect()
+}
+
+#[test]
+fn under_free_the_dead_gateways_lease_and_a_pid_1_usage_lock_go_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    let state = state_db(&s.join(STATE_DB));
+    state
+        .execute_batch(&lease("shared", "pod-a", 250_000))
+        .unwrap();
+    insert_and_die(
+        state,
+        &s.join(STATE_DB),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    let main = agent_db(&s.join(AGENT_DB));
+    main.execute_batch(
+        "INSERT INTO cache_entries VALUES ('session-cost-usage', 'rollup', '{}', NULL, NULL, 1)",
+    )
+    .unwrap();
+    insert_and_die(main, &s.join(AGENT_DB), &usage_lock(1, 60_000));
+    let other = agent_db(&s.join("agents/ops/agent/openclaw-agent.sqlite"));
+    insert(other, &usage_lock(4242, 60_000));
+
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [
+            row(STATE_DB, "gateway-owner/global", "removed", "dead-gateway"),
+            row(
+                AGENT_DB,
+                "session-cost-usage/refresh-lock",
+                "removed",
+                "dead-holder"
+            ),
+            row(
+                "agents/ops/agent/openclaw-agent.sqlite",
+                "session-cost-usage/refresh-lock",
+                "kept",
+                "other-holder"
+            ),
+        ]
+    );
+    let leases = s.join(STATE_DB);
+    assert_eq!(
+        count(
+            &leases,
+            "SELECT count(*) FROM state_leases WHERE scope = 'gateway-owner'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &leases,
+            "SELECT count(*) FROM state_leases WHERE scope = 'shared'"
+        ),
+        1
+    );
+    let agent = s.join(AGENT_DB);
+    assert_eq!(
+        count(&agent, "SELECT count(*) FROM cache_entries"),
+        1,
+        "the rollup stays"
+    );
+    let ops = s.join("agents/ops/agent/openclaw-agent.sqlite");
+    assert_eq!(count(&ops, "SELECT count(*) FROM cache_entries"), 1);
+}
+
+#[test]
+fn judging_alone_leaves_every_database_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    // No coordinator: unknown, so the rows are only judged and reported.
+    let state = state_db(&s.join(STATE_DB));
+    insert_and_die(
+        state,
+        &s.join(STATE_DB),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    // Closed cleanly: no -wal, no -shm.
+    insert(agent_db(&s.join(AGENT_DB)), &usage_lock(1, 60_000));
+    let before = [snapshot(&s.join(STATE_DB)), snapshot(&s.join(AGENT_DB))];
+    assert_eq!(
+        before[0].len(),
+        3,
+        "the state database has its -wal and -shm"
+    );
+    assert_eq!(before[1].len(), 1, "the agent database is one file");
+
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [
+            row(STATE_DB, "gateway-owner/global", "kept", "unproven"),
+            row(
+                AGENT_DB,
+                "session-cost-usage/refresh-lock",
+                "kept",
+                "unproven"
+            ),
+        ]
+    );
+    assert!(
+        run.stderr.contains("pin the gateway's hostname"),
+        "{}",
+        run.stderr
+    );
+    let after = [snapshot(&s.join(STATE_DB)), snapshot(&s.join(AGENT_DB))];
+    assert!(
+        before == after,
+        "a database was changed by a sweep that removed nothing"
+    );
+}
+
+#[test]
+fn a_dry_run_under_free_lists_the_rows_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    let state = state_db(&s.join(STATE_DB));
+    insert_and_die(
+        state,
+        &s.join(STATE_DB),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    let before = snapshot(&s.join(STATE_DB));
+    let run = sweep(s, &["--report", "json", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "gateway-owner/global",
+            "would-remove",
+            "dead-gateway"
+        )]
+    );
+    assert!(before == snapshot(&s.join(STATE_DB)));
+}
+
+#[test]
+fn expired_same_host_and_migration_leases_are_left_to_openclaw() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    let host = rustix::system::uname()
+        .nodename()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Taken by `openclaw doctor` outside the gateway lock: free proves
+    // nothing about its owner.
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease("startup-migrations", "pod-a", 250_000),
+    );
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "startup-migrations/global",
+            "kept",
+            "owner-not-under-gateway-lock"
+        )]
+    );
+    let state = Connection::open(s.join(STATE_DB)).unwrap();
+    state.execute("DELETE FROM state_leases", []).unwrap();
+    insert(state, &lease("startup-migrations", &host, 250_000));
+    let run = sweep(s, &["--report", "json", "--liveness", "pids"]);
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "startup-migrations/global",
+            "kept",
+            "same-host"
+        )]
+    );
+    let state = Connection::open(s.join(STATE_DB)).unwrap();
+    state.execute("DELETE FROM state_leases", []).unwrap();
+    insert(state, &lease("gateway-owner", "pod-a", -1_000));
+    let run = sweep(s, &["--report", "json", "--liveness", "pids"]);
+    assert_eq!(
+        rows(&run),
+        [row(STATE_DB, "gateway-owner/global", "kept", "expired")]
+    );
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        1
+    );
+}
+
+#[test]
+fn a_database_another_process_writes_is_kept_after_the_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    let state = state_db(&s.join(STATE_DB));
+    state
+        .execute_batch(&lease("gateway-owner", "pod-a", 250_000))
+        .unwrap();
+    // An OpenClaw CLI mid-write: it holds SQLite's write lock.
+    state.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = Instant::now();
+    let run = sweep(s, &["--report", "json"]);
+    let waited = started.elapsed();
+    assert_eq!(
+        run.code, 0,
+        "busy is kept and reported, not an error: {}",
+        run.stderr
+    );
+    assert_eq!(
+        rows(&run),
+        [row(STATE_DB, "gateway-owner/global", "kept", "busy")]
+    );
+    assert!(waited >= Duration::from_secs(2), "{waited:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    state.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        1
+    );
+}
+
+#[test]
+fn a_wal_without_its_shm_a_symlinked_database_and_another_schema_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    // The state database is a symlink to one elsewhere: never opened.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("openclaw.sqlite");
+    insert(state_db(&target), &lease("gateway-owner", "pod-a", 250_000));
+    fs::create_dir_all(s.join("state")).unwrap();
+    std::os::unix::fs::symlink(&target, s.join(STATE_DB)).unwrap();
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(rows(&run).is_empty());
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    assert_eq!(count(&target, "SELECT count(*) FROM state_leases"), 1);
+
+    // A -wal whose -shm is gone: reading would create a -shm.
+    fs::remove_file(s.join(STATE_DB)).unwrap();
+    let state = state_db(&s.join(STATE_DB));
+    insert_and_die(
+        state,
+        &s.join(STATE_DB),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    fs::remove_file(s.join("state/openclaw.sqlite-shm")).unwrap();
+    let before = snapshot(&s.join(STATE_DB));
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(rows(&run).is_empty());
+    assert!(run.stderr.contains("has no -shm"), "{}", run.stderr);
+    assert!(before == snapshot(&s.join(STATE_DB)), "no -shm created");
+
+    // A table of the same name with other columns: not OpenClaw's.
+    for suffix in ["", "-wal"] {
+        fs::remove_file(format!("{}{suffix}", s.join(STATE_DB).display())).unwrap();
+    }
+    create(
+        &s.join(STATE_DB),
+        "CREATE TABLE state_leases (scope TEXT, what TEXT)",
+    );
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(rows(&run).is_empty());
+    assert!(
+        run.stderr.contains("cannot read this OpenClaw table"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_write_as_root_leaves_its_wal_and_shm_to_the_databases_owner() {
+    if !is_root() {
+        eprintln!("skipped: chown needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    // No -wal, no -shm: the write creates them.
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    std::os::unix::fs::chown(s.join(STATE_DB), Some(1000), Some(1000)).unwrap();
+    // A reader open meanwhile (its -wal and -shm made by root) keeps SQLite
+    // from removing them when the sweep's connection closes.
+    let reader = Connection::open(s.join(STATE_DB)).unwrap();
+    assert_eq!(count_on(&reader, "SELECT count(*) FROM state_leases"), 1);
+    assert!(exists(format!("{}-shm", s.join(STATE_DB).display())));
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "gateway-owner/global",
+            "removed",
+            "dead-gateway"
+        )]
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let p = format!("{}{suffix}", s.join(STATE_DB).display());
+        let m = fs::symlink_metadata(&p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1000, 1000), "{p}");
+    }
+    drop(reader);
+}
+
+#[test]
+fn a_write_that_would_leave_a_wal_of_another_owner_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the sweeper as another uid");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    // The sweeper (nobody) may write the database and its directory, but
+    // the database is root's: a -wal it created would be nobody's.
+    give_to_nobody(s, &["tmp", "tmp/openclaw-1000", COORDINATOR, "state"]);
+    let mut perms = fs::metadata(s.join(STATE_DB)).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o666);
+    fs::set_permissions(s.join(STATE_DB), perms).unwrap();
+    let run = sweep_unprivileged(s, &["--report", "json"]);
+    assert_eq!(
+        run.code, 1,
+        "a needed removal that failed is an error: {}",
+        run.stderr
+    );
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "gateway-owner/global",
+            "failed",
+            "dead-gateway"
+        )]
+    );
+    assert!(run.stderr.contains("owned by uid 0"), "{}", run.stderr);
+    assert!(!exists(format!("{}-wal", s.join(STATE_DB).display())));
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        1
+    );
+}
