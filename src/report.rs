@@ -240,12 +240,12 @@ impl Summary {
             scanned = self.scanned,
             swept = self.swept,
             kept = %self.kept_line(),
-            rows_swept = self.rows_swept(),
-            rows_kept = self.rows.len() - self.rows_swept(),
             errors = self.errors,
             elapsed_us = micros(elapsed),
             dry_run,
             exit_code,
+            rows_swept = self.rows_swept(),
+            rows_kept = self.rows.len() - self.rows_swept(),
             "sweep finished"
         );
     }
