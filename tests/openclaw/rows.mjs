@@ -5,12 +5,13 @@
 // (`prepareSessionCostUsageRefreshLock(agent).acquire()`, a row in the
 // agent's openclaw-agent.sqlite). Needs node:sqlite: run it with the Node
 // install.sh puts beside the releases. OPENCLAW_STATE_DIR is the caller's.
-// Usage: node rows.mjs INSTALL_DIR KIND... (gateway, usage: agent "main")
+// Usage: node rows.mjs INSTALL_DIR KIND... (gateway, usage: agent "main",
+// oauth:PATH: an OAuth refresh lock, OpenClaw's SDK file lock, at PATH)
 // Takes each in turn and prints one JSON line {pid, host, gateway: {ok,
-// elapsedMs, message}, usage: {acquired}}. Then holds what it got until
+// elapsedMs, message}, usage: {acquired}, oauth: {ok, message}}. Then holds what it got until
 // killed; RELEASE set: releases it all and exits.
 import { hostname } from "node:os";
-import { loadDistFunction } from "./lockapi.mjs";
+import { SHORT_BUDGET, loadDistFunction, loadFileLock } from "./lockapi.mjs";
 
 const [installDir, ...kinds] = process.argv.slice(2);
 const print = (o) => process.stdout.write(`${JSON.stringify({ pid: process.pid, host: hostname(), ...o })}\n`);
@@ -33,6 +34,16 @@ for (const kind of kinds) {
     const acquired = await lock.acquire();
     if (acquired) releases.push(() => lock.release());
     got.usage = { acquired };
+  } else if (kind.startsWith("oauth:")) {
+    // An OAuth refresh lock (OpenClaw's SDK file lock) at that path.
+    const { acquireFileLock } = await loadFileLock(installDir);
+    try {
+      const lock = await acquireFileLock(kind.slice("oauth:".length), SHORT_BUDGET);
+      releases.push(() => lock.release());
+      got.oauth = { ok: true };
+    } catch (err) {
+      got.oauth = { ok: false, message: err.message };
+    }
   } else {
     throw new Error(`rows.mjs: unknown kind ${kind}`);
   }
