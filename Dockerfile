@@ -8,6 +8,8 @@
 #
 #   podman build --build-context build=DIR .     # DIR/openclaw-lock-sweeper
 
+# The Rust image carries gcc and libc6-dev, which the bundled SQLite (rusqlite)
+# compiles with; statically linked like the rest.
 FROM docker.io/library/rust:1-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
