@@ -47,6 +47,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The path under the state dir a failed system call or database names.
+    pub fn path(&self) -> &str {
+        match self {
+            Error::Io { path, .. } | Error::Database { path, .. } => path,
+            _ => ".",
+        }
+    }
+
     /// Configuration mistakes are the operator's to fix (2); anything the file
     /// system refused is a failed sweep (1).
     pub fn exit_code(&self) -> ExitCode {

@@ -46,7 +46,15 @@ fn open_standard_fds() {
 fn sweeper_main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     let env = |name: &str| std::env::var_os(name);
-    let mut args = match cli::parse(argv.clone(), env) {
+    // A misspelt variable is refused before anything runs (a sweep it was
+    // meant to change would otherwise remove locks).
+    let parsed = cli::parse(argv.clone(), env).and_then(|command| match command {
+        Command::Sweep(_) => {
+            cli::check_variables(std::env::vars_os().map(|(name, _)| name)).map(|()| command)
+        }
+        command => Ok(command),
+    });
+    let mut args = match parsed {
         Ok(Command::Sweep(args)) => *args,
         Ok(Command::Install(dir)) => {
             return match install::install(&dir) {
@@ -70,6 +78,13 @@ fn sweeper_main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("openclaw-lock-sweeper: {e}\n\nFor more information, try '--help'.");
+            if let Some(i) = argv.iter().position(|a| a == "--") {
+                eprintln!(
+                    "openclaw-lock-sweeper: the command was not started: {}; fix the configuration \
+                     (--best-effort does not cover a usage error)",
+                    command_line(&argv[i + 1..])
+                );
+            }
             // A report was asked for: it carries the error (unless the error
             // is in `--report` itself, which then asked for nothing).
             if cli::wants_json_report(&argv, env) {
@@ -86,7 +101,29 @@ fn sweeper_main() -> ExitCode {
     if code == ExitCode::Success && !wrapped.is_empty() {
         return exit(exec::exec(wrapped));
     }
+    if !wrapped.is_empty() {
+        let remedy = if code == ExitCode::Usage {
+            "fix the configuration above (--best-effort does not cover a usage error)"
+        } else {
+            "--best-effort (LOCK_SWEEPER_BEST_EFFORT=true) starts it after a failed sweep"
+        };
+        tracing::error!(
+            command = %command_line(&wrapped),
+            exit_code = i32::from(code),
+            remedy,
+            "the command was not started: the sweep failed"
+        );
+    }
     exit(code)
+}
+
+/// The wrapped command as one line, for the log.
+fn command_line(command: &[OsString]) -> String {
+    let words: Vec<String> = command
+        .iter()
+        .map(|w| report::shown(std::path::Path::new(w)))
+        .collect();
+    words.join(" ")
 }
 
 /// Flushes what std's runtime would have flushed on the way out.
@@ -134,14 +171,19 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!(error = %e, "cannot sweep");
+            let mut code = e.exit_code();
+            // Every failure but a usage error is forgiven, so the gateway
+            // starts; but --require-state, which asks for this very failure.
+            let asked = matches!(e, openclaw_lock_sweeper::error::Error::NoState { .. });
+            if config.best_effort && code == ExitCode::Failure && !asked {
+                tracing::warn!("error ignored: --best-effort");
+                code = code.best_effort();
+            }
             if json {
                 let dir = (config.state_dir.as_path(), config.state_dir_source);
-                println!(
-                    "{}",
-                    report::error_json(&e, e.exit_code().into(), Some(dir))
-                );
+                println!("{}", report::error_json(&e, code.into(), Some(dir)));
             }
-            return e.exit_code();
+            return code;
         }
     };
     let mut code = if summary.errors > 0 {

@@ -106,6 +106,12 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         log_liveness(liveness);
     }
     summary.liveness = liveness.as_ref().map(Liveness::as_str);
+    summary.attached_by = match &liveness {
+        Some(Liveness::Attached { by_sweeper, .. }) => {
+            Some(if *by_sweeper { "sweeper" } else { "openclaw" })
+        }
+        _ => None,
+    };
     let mut sweeper = Sweeper {
         config,
         quiet: repeat,
@@ -184,11 +190,26 @@ fn log_liveness(liveness: &Liveness) {
     match liveness {
         Liveness::Attached {
             coordinator,
-            pid,
-            payload,
+            by_sweeper: true,
+            ..
         } => warn!(
             liveness = liveness.as_str(),
             coordinator = &**coordinator,
+            holder = "sweeper",
+            hint = "another openclaw-lock-sweeper holds the gateway lock: a second pod's init \
+                    container or wrapper is sweeping this state dir at the same moment (two \
+                    replicas, a RollingUpdate); it sweeps, and its gateway starts after it",
+            "another sweeper holds this state dir: keeping every lock"
+        ),
+        Liveness::Attached {
+            coordinator,
+            pid,
+            payload,
+            ..
+        } => warn!(
+            liveness = liveness.as_str(),
+            coordinator = &**coordinator,
+            holder = "openclaw",
             holder_pid = *pid,
             gateway_lock = payload.as_deref(),
             hint = "another OpenClaw process runs on this state dir now (a second pod or replica, a \
@@ -201,7 +222,12 @@ fn log_liveness(liveness: &Liveness) {
             coordinators = %coordinators.join(" "),
             "no OpenClaw gateway runs on this state dir: its lock held for the sweep"
         ),
-        Liveness::Unknown { reason } => info!(
+        Liveness::Unknown { reason, warn: true } => warn!(
+            liveness = liveness.as_str(),
+            reason = &**reason,
+            "cannot ask the kernel whether a gateway runs: the holder rules alone decide"
+        ),
+        Liveness::Unknown { reason, .. } => info!(
             liveness = liveness.as_str(),
             reason = &**reason,
             "cannot ask the kernel whether a gateway runs: the holder rules alone decide"
@@ -250,7 +276,7 @@ impl Sweeper<'_> {
                 );
             }
             Event::Error(e) => {
-                self.summary.errors += 1;
+                self.summary.fail(e.path(), &e);
                 error!(error = %e, "cannot read directory");
             }
         }
@@ -334,12 +360,12 @@ impl Sweeper<'_> {
                 debug!(path, "gone before it could be read");
             }
             Err(errno) => {
-                self.summary.errors += 1;
                 let e = Error::Io {
                     op: "read",
                     path: path.to_owned(),
                     errno,
                 };
+                self.summary.fail(path, &e);
                 error!(error = %e, "cannot read candidate");
             }
         }
@@ -510,8 +536,14 @@ impl Sweeper<'_> {
             }
             Ok(Outcome::ChangedKeptAside(temp)) => {
                 self.summary.keep(Kept::Changed, path);
-                self.summary.errors += 1;
                 let aside = shown(Path::new(std::ffi::OsStr::new(&*temp.to_string_lossy())));
+                self.summary.fail(
+                    path,
+                    &format_args!(
+                        "the lock changed after it was judged and its path was taken meanwhile; \
+                         kept as {aside}"
+                    ),
+                );
                 error!(
                     path,
                     aside,
@@ -520,12 +552,12 @@ impl Sweeper<'_> {
                 );
             }
             Err(failed) => {
-                self.summary.errors += 1;
                 let e = Error::Io {
                     op: failed.op,
                     path: path.to_owned(),
                     errno: failed.errno,
                 };
+                self.summary.fail(path, &e);
                 error!(error = %e, kind = what.as_str(), "cannot remove stale lock");
             }
         }
