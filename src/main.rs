@@ -59,36 +59,38 @@ fn sweeper_main() -> ExitCode {
         Ok(Command::Install(dir)) => {
             return match install::install(&dir) {
                 Ok(path) => {
-                    eprintln!("openclaw-lock-sweeper: installed {}", path.display());
+                    say(&format!("installed {}", path.display()));
                     exit(ExitCode::Success)
                 }
                 Err(e) => {
-                    eprintln!("openclaw-lock-sweeper: {e}");
+                    say(&e.to_string());
                     exit(e.exit_code())
                 }
             };
         }
         Ok(Command::Help) => {
-            print!("{}", cli::HELP);
-            return exit(ExitCode::Success);
+            return exit(print(cli::HELP));
         }
         Ok(Command::Version) => {
-            println!("openclaw-lock-sweeper {}", env!("CARGO_PKG_VERSION"));
-            return exit(ExitCode::Success);
+            let version = concat!("openclaw-lock-sweeper ", env!("CARGO_PKG_VERSION"), "\n");
+            return exit(print(version));
         }
         Err(e) => {
-            eprintln!("openclaw-lock-sweeper: {e}\n\nFor more information, try '--help'.");
+            say(&format!("{e}\n\nFor more information, try '--help'."));
             if let Some(i) = argv.iter().position(|a| a == "--") {
-                eprintln!(
-                    "openclaw-lock-sweeper: the command was not started: {}; fix the configuration \
+                say(&format!(
+                    "the command was not started: {}; fix the configuration \
                      (--best-effort does not cover a usage error)",
                     command_line(&argv[i + 1..])
-                );
+                ));
             }
             // A report was asked for: it carries the error (unless the error
             // is in `--report` itself, which then asked for nothing).
             if cli::wants_json_report(&argv, env) {
-                println!("{}", report::error_json(&e, e.exit_code().into(), None));
+                print(&format!(
+                    "{}\n",
+                    report::error_json(&e, e.exit_code().into(), None)
+                ));
             }
             return exit(e.exit_code());
         }
@@ -126,6 +128,39 @@ fn command_line(command: &[OsString]) -> String {
     words.join(" ")
 }
 
+/// Writes `text` to stdout: `Failure` (1) when it cannot be written (a
+/// full disk, a closed pipe), logged, where `print!` would panic and abort
+/// after the sweep ran.
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::Success,
+        Err(e) if tracing::dispatcher::has_been_set() => {
+            tracing::error!(error = %e, "cannot write to stdout");
+            ExitCode::Failure
+        }
+        Err(e) => {
+            say(&format!("cannot write to stdout: {e}"));
+            ExitCode::Failure
+        }
+    }
+}
+
+/// `code`, unless it says success and the report could not be written.
+fn unless_failed(code: ExitCode, printed: ExitCode) -> ExitCode {
+    if code == ExitCode::Success {
+        printed
+    } else {
+        code
+    }
+}
+
+/// A line of this program's own on stderr (before logging is set up, or
+/// beside it); nowhere is left to report a stderr that fails.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "openclaw-lock-sweeper: {text}");
+}
+
 /// Flushes what std's runtime would have flushed on the way out.
 fn exit(code: ExitCode) -> ExitCode {
     report::flush_logs();
@@ -142,7 +177,10 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "bad configuration; nothing swept");
             if json {
-                println!("{}", report::error_json(&e, e.exit_code().into(), None));
+                print(&format!(
+                    "{}\n",
+                    report::error_json(&e, e.exit_code().into(), None)
+                ));
             }
             return e.exit_code();
         }
@@ -181,7 +219,8 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
             }
             if json {
                 let dir = (config.state_dir.as_path(), config.state_dir_source);
-                println!("{}", report::error_json(&e, code.into(), Some(dir)));
+                let report = report::error_json(&e, code.into(), Some(dir));
+                return unless_failed(code, print(&format!("{report}\n")));
             }
             return code;
         }
@@ -199,10 +238,8 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
     summary.log(elapsed, config.dry_run, code.into());
     if json {
         let dir = (config.state_dir.as_path(), config.state_dir_source);
-        println!(
-            "{}",
-            summary.to_json(dir, config.dry_run, elapsed, code.into())
-        );
+        let report = summary.to_json(dir, config.dry_run, elapsed, code.into());
+        return unless_failed(code, print(&format!("{report}\n")));
     }
     code
 }

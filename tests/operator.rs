@@ -168,3 +168,36 @@ fn the_json_report_names_each_path_that_failed_with_its_error() {
         );
     }
 }
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_exit_1_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    stale(s.join("locks/oauth-refresh/a.lock"));
+    for args in [
+        &["--report", "json"][..],
+        &["--help"][..],
+        &["--version"][..],
+        &["--bogus", "--report", "json"][..],
+    ] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut cmd = sweeper();
+        cmd.arg("--state-dir").arg(s).args(args).stdout(full);
+        let run = run_cmd(cmd);
+        let expected = if args[0] == "--bogus" { 2 } else { 1 };
+        assert_eq!(run.code, expected, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cannot write to stdout"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert!(
+        !exists(s.join("locks/oauth-refresh/a.lock")),
+        "the sweep itself ran"
+    );
+}
