@@ -37,6 +37,8 @@ pub enum Kept {
     NotEmpty,
     /// A live gateway holds the state dir (the kernel says so).
     LiveGateway,
+    /// Unfinished, but a live process holds a lock on it (the kernel says so).
+    Locked,
 }
 
 /// What a removal removed.
@@ -71,7 +73,7 @@ impl Removed {
 }
 
 impl Kept {
-    const ALL: [Kept; 10] = [
+    const ALL: [Kept; 11] = [
         Kept::NotRegularFile,
         Kept::TooLarge,
         Kept::NotALock,
@@ -82,6 +84,7 @@ impl Kept {
         Kept::Leftover,
         Kept::NotEmpty,
         Kept::LiveGateway,
+        Kept::Locked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +99,7 @@ impl Kept {
             Kept::Leftover => "leftover",
             Kept::NotEmpty => "not-empty",
             Kept::LiveGateway => "live-gateway",
+            Kept::Locked => "locked",
         }
     }
 }

@@ -286,12 +286,25 @@ impl Sweeper<'_> {
         let guard = name.to_bytes().ends_with(b".reclaim");
         match lock::read_candidate(dir, name, kind) {
             Ok(Candidate::File { fd, stat, bytes }) => {
+                let parsed = lock::parse(&bytes);
+                // An empty or cut-short file that someone holds a lock on is
+                // being written, or used as a plain lock: not a dead writer's.
+                if matches!(parsed, Err(NotALock::Torn)) && lock::held(fd.as_fd()) {
+                    self.summary.keep(Kept::Locked, path);
+                    kept!(
+                        self.quiet,
+                        info,
+                        path,
+                        "kept: an unfinished lock file that a live process holds a lock on (flock or record lock)"
+                    );
+                    return;
+                }
                 let judged = Judged::File {
                     fd,
                     stat: &stat,
                     bytes: &bytes,
                 };
-                match lock::parse(&bytes) {
+                match parsed {
                     Ok(lock) => self.signed(dir, name, path, &lock, &stat, judged, guard),
                     Err(NotALock::Torn) => {
                         let what = if guard {
