@@ -1,8 +1,9 @@
 //! One pass over the state dir: open it, walk the candidates, judge each,
 //! act on the stale ones, and count everything.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsStr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -264,16 +265,46 @@ impl Sweeper<'_> {
                     "not following symlink"
                 );
             }
-            Event::Leftover { rel } => {
+            Event::Leftover { dir, name, rel } => {
                 self.summary.scanned += 1;
                 let path = shown(rel);
-                self.summary.keep(Kept::Leftover, &path);
-                kept!(
-                    self.quiet,
-                    warn,
-                    path = &*path,
-                    "kept: a lock an interrupted sweep moved aside; it locks nothing, remove it by hand"
-                );
+                match remove::restore(dir, name) {
+                    // Back at its own name: judged now, like any lock there.
+                    Ok(Some(original)) => {
+                        let restored = rel.with_file_name(OsStr::from_bytes(original.to_bytes()));
+                        let restored = shown(&restored);
+                        warn!(
+                            path = &*path,
+                            restored = &*restored,
+                            "a lock an interrupted sweep left under its private name is back at its own name"
+                        );
+                        self.candidate(dir, &original, &restored, FileType::Unknown);
+                    }
+                    Ok(None) => {
+                        self.summary.keep(Kept::Leftover, &path);
+                        kept!(
+                            self.quiet,
+                            warn,
+                            path = &*path,
+                            "kept: a lock an interrupted sweep moved aside, its own name unknown; it locks nothing, remove it by hand"
+                        );
+                    }
+                    Err(errno) => {
+                        self.summary.keep(Kept::Leftover, &path);
+                        let why = if errno == Errno::EXIST {
+                            "its own name is taken (a live lock, maybe)".to_owned()
+                        } else {
+                            std::io::Error::from(errno).to_string()
+                        };
+                        kept!(
+                            self.quiet,
+                            warn,
+                            path = &*path,
+                            reason = &*why,
+                            "kept: a lock an interrupted sweep moved aside cannot be put back; it locks nothing, remove it by hand"
+                        );
+                    }
+                }
             }
             Event::Error(e) => {
                 self.summary.fail(e.path(), &e);
@@ -549,7 +580,7 @@ impl Sweeper<'_> {
             }
             Ok(Outcome::ChangedKeptAside(temp)) => {
                 self.summary.keep(Kept::Changed, path);
-                let aside = shown(Path::new(std::ffi::OsStr::new(&*temp.to_string_lossy())));
+                let aside = aside_path(path, &temp);
                 self.summary.fail(
                     path,
                     &format_args!(
@@ -571,9 +602,23 @@ impl Sweeper<'_> {
                     errno: failed.errno,
                 };
                 self.summary.fail(path, &e);
-                error!(error = %e, kind = what.as_str(), "cannot remove stale lock");
+                match failed.aside {
+                    None => {
+                        error!(error = %e, kind = what.as_str(), "cannot remove stale lock; it is at its own name")
+                    }
+                    Some(temp) => {
+                        error!(error = %e, kind = what.as_str(), aside = &*aside_path(path, &temp),
+                        "cannot remove stale lock, nor put it back: it is under the aside name, where the next sweep puts it back")
+                    }
+                }
             }
         }
         false
     }
+}
+
+/// The private name `temp` beside the lock at `path`, as shown in the log.
+fn aside_path(path: &str, temp: &CStr) -> String {
+    let dir = Path::new(path).parent().unwrap_or(Path::new(""));
+    shown(&dir.join(OsStr::from_bytes(temp.to_bytes())))
 }
