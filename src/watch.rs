@@ -16,6 +16,7 @@ pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
     let signals = StopSignals::block();
     let mut total = Summary::default();
     let mut passes = 0u64;
+    let mut last: Vec<crate::profiles::Profile> = Vec::new();
     loop {
         let started = Instant::now();
         // After the first pass, what is kept is only repeated at debug level.
@@ -29,6 +30,13 @@ pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
                     elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                     "watch pass"
                 );
+                // A profile's state is logged again only when it changed.
+                for profile in &pass.profiles {
+                    if !last.iter().any(|p| p.same_failure(profile)) {
+                        profile.log();
+                    }
+                }
+                last = pass.profiles.clone();
                 total.add(&pass);
             }
             // A state dir that is gone or unreadable for a moment must not
