@@ -418,3 +418,43 @@ fn a_watch_logs_a_profile_again_only_when_its_state_changes() {
     let dead = log.matches("needs a re-login").count();
     assert_eq!((cooling, dead), (1, 1), "{passes} passes: {log}");
 }
+
+/// Without a `-wal` the database is read immutable (no lock, nothing
+/// created); what was read is trusted only until a writer shows up.
+#[test]
+fn an_immutable_read_is_trusted_only_while_no_writer_came() {
+    use openclaw_lock_sweeper::sqlite;
+    use std::os::fd::AsFd;
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let db = state_db(s);
+    db.execute_batch(&kv("authProfiles.state", &state()))
+        .unwrap();
+    drop(db);
+    let state_dir = rustix::fs::open(
+        s.join("state"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let name = c"openclaw.sqlite";
+    let read = sqlite::open_read_only(state_dir.as_fd(), name, STATE_DB)
+        .unwrap()
+        .unwrap();
+    assert!(read.read_still_valid(state_dir.as_fd(), name));
+    assert!(!exists(s.join("state/openclaw.sqlite-shm")));
+    let writer = Connection::open(s.join(STATE_DB)).unwrap();
+    writer
+        .execute_batch(&kv("auth.sharedStore", r#"{"location":"state-db"}"#))
+        .unwrap();
+    assert!(
+        !read.read_still_valid(state_dir.as_fd(), name),
+        "a -wal appeared: the immutable read may have missed it"
+    );
+    drop(writer);
+    assert!(!exists(s.join("state/openclaw.sqlite-wal")));
+    assert!(
+        !read.read_still_valid(state_dir.as_fd(), name),
+        "checkpointed into the file: it changed under the read"
+    );
+}
