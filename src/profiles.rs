@@ -65,8 +65,6 @@ pub struct Profile {
     pub at: Option<i64>,
     /// Where it was read, relative to the state dir.
     pub source: String,
-    /// The agent whose own store holds it; `None` for the shared store.
-    pub agent: Option<String>,
     /// What to do: the re-login command, or why none is needed.
     pub hint: String,
 }
@@ -399,7 +397,6 @@ fn judge(
             reason: reason.to_owned(),
             at: entry.get("lastFailureAt").and_then(Value::as_i64),
             source: source.to_owned(),
-            agent: agent.map(str::to_owned),
             hint,
         });
     }
