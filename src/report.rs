@@ -162,6 +162,10 @@ pub struct Summary {
     paths: Option<Paths>,
     /// The lock rows found in OpenClaw's databases (a few at most).
     pub rows: Vec<Row>,
+    /// Swept paths under `locks/oauth-refresh/`, whatever the report.
+    pub refresh_locks: Vec<String>,
+    /// The auth profiles with a failure recorded, after the sweep.
+    pub profiles: Vec<crate::profiles::Profile>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -192,6 +196,9 @@ impl Summary {
     pub fn add_swept(&mut self, what: Removed, path: &str) {
         self.swept += 1;
         self.removed[what as usize] += 1;
+        if path.starts_with("locks/oauth-refresh/") {
+            self.refresh_locks.push(path.to_owned());
+        }
         if let Some(paths) = &mut self.paths {
             paths.swept.push((path.to_owned(), what));
         }
@@ -332,6 +339,7 @@ impl Summary {
             "kept_paths": kept_paths,
             "error_paths": error_paths,
             "rows": rows,
+            "profiles": self.profiles.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
             "elapsed_us": micros(elapsed),
             "exit_code": exit_code,
         })
@@ -606,7 +614,7 @@ impl std::fmt::Write for AnsiEscaping<'_, '_> {
 /// The proleptic Gregorian date `days` after 1970-01-01: counted in 400-year
 /// eras (146,097 days each) of years that start on 1 March, so that the
 /// leap day ends a year.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468; // days from 0000-03-01
     let era = z / 146_097;
     let day_of_era = z % 146_097;

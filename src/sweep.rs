@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::gateway::{self, Liveness};
 use crate::judge::{self, Holder, Rules, Verdict};
 use crate::lock::{self, Candidate, MAX_LOCK_BYTES, NotALock};
+use crate::profiles;
 use crate::remove::{self, Judged, Outcome};
 use crate::report::{Kept, Removed, Summary, shown};
 use crate::rows;
@@ -174,7 +175,23 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         };
         rows::sweep(root.as_fd(), &rules, &mut sweeper.summary);
     }
+    // The walk takes the state dir's descriptor; the profiles read after it.
+    let profiles_root = root.try_clone();
     walk::walk(root, &patterns, |event| sweeper.on_event(event));
+    // Which auth profiles need a re-login, now that the locks are swept; a
+    // watch pass logs only what changed (watch.rs).
+    let summary = &mut sweeper.summary;
+    let done = profiles::Sweep {
+        refresh_locks: &summary.refresh_locks,
+        dry_run: config.dry_run,
+    };
+    match profiles_root {
+        Ok(root) => summary.profiles = profiles::read(root.as_fd(), &done),
+        Err(e) => warn!(error = %e, "cannot read the auth profiles' state"),
+    }
+    if !repeat {
+        summary.profiles.iter().for_each(profiles::Profile::log);
+    }
     // Dropping the liveness releases the coordinators: a gateway may start.
     // Then the sweeper, which waits for the last closes.
     drop(liveness);
