@@ -6,10 +6,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tracing_subscriber::filter::Targets;
-
 use crate::error::Error;
-use crate::report;
+use crate::log::{self, LogFormat, LogLevel};
 
 pub const HELP: &str = "\
 Removes OpenClaw lock files that were abandoned by a holder that can no
@@ -146,22 +144,6 @@ pub enum Liveness {
 pub enum Report {
     None,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// The log filter, already widened so that the sweeper's own INFO lines are
-/// never hidden (see `report::log_filter`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogLevel {
-    pub filter: Targets,
-    /// The filter as given, and where it came from, when it was widened:
-    /// for the WARN line that says so.
-    pub widened: Option<(String, String)>,
 }
 
 /// What the command line asks for.
@@ -508,10 +490,10 @@ fn resolve(
     };
     let log_level = match last("log-level")? {
         None => LogLevel {
-            filter: report::log_filter("info").expect("a valid filter").0,
+            filter: log::log_filter("info").expect("a valid filter").0,
             widened: None,
         },
-        Some((v, source)) => match report::log_filter(&v) {
+        Some((v, source)) => match log::log_filter(&v) {
             Ok((filter, widened)) => LogLevel {
                 filter,
                 widened: widened.then_some((v, source)),

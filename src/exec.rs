@@ -9,7 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use crate::exit_code::ExitCode;
-use crate::report::{flush_logs, shown};
+use crate::log::flush_logs;
+use crate::report::shown;
 
 /// Replaces this process with `cmd` (searched in `PATH` when it has no
 /// slash); returns only if that failed, with env(1)'s exit code for it.

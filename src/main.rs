@@ -8,7 +8,7 @@ use std::time::Instant;
 use openclaw_lock_sweeper::cli::{self, Args, Command, Report};
 use openclaw_lock_sweeper::config::Config;
 use openclaw_lock_sweeper::exit_code::ExitCode;
-use openclaw_lock_sweeper::{exec, install, report, sweep, watch};
+use openclaw_lock_sweeper::{exec, install, log, report, sweep, watch};
 
 /// The process starts here rather than in std's runtime, whose set-up reads
 /// `/proc/self/maps` and maps a signal stack to report a main-thread stack
@@ -96,7 +96,7 @@ fn sweeper_main() -> ExitCode {
         }
     };
     let wrapped = std::mem::take(&mut args.exec);
-    report::init_logging(args.log_format, &args.log_level);
+    log::init_logging(args.log_format, &args.log_level);
     let code = run(args, !wrapped.is_empty());
     // Wrapper mode runs the command only after a sweep that succeeded (or
     // whose errors --best-effort forgave): never after a usage error.
@@ -163,7 +163,7 @@ fn say(text: &str) {
 
 /// Flushes what std's runtime would have flushed on the way out.
 fn exit(code: ExitCode) -> ExitCode {
-    report::flush_logs();
+    log::flush_logs();
     // Nowhere left to report a failing stdout.
     let _ = std::io::stdout().flush();
     code

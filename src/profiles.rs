@@ -479,7 +479,7 @@ fn exists(dir: BorrowedFd, name: &CStr) -> bool {
 /// Milliseconds since the epoch as `2026-12-06T04:38:15Z`.
 fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
-    let (y, m, d) = crate::report::civil_from_days(secs.div_euclid(86_400).max(0) as u64);
+    let (y, m, d) = crate::log::civil_from_days(secs.div_euclid(86_400).max(0) as u64);
     let t = secs.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",

@@ -212,7 +212,7 @@ impl Drop for Shield {
                         signal,
                         "stop signal received; the removal under way was finished first"
                     );
-                    crate::report::flush_logs();
+                    crate::log::flush_logs();
                     libc::_exit(128 + signal);
                 }
             }

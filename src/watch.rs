@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, error, info};
 
 use crate::config::Config;
+use crate::log;
 use crate::profiles::Profile;
-use crate::report::{self, Summary};
+use crate::report::Summary;
 use crate::sweep;
 
 /// Runs passes until a stop signal; returns the totals and the pass count.
@@ -49,7 +50,7 @@ pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
             }
         }
         passes += 1;
-        report::flush_logs();
+        log::flush_logs();
         if let Some(signal) = signals.wait(interval) {
             info!(signal, passes, "stop signal received; watch ends");
             return (total, passes);
