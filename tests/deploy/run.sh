@@ -48,4 +48,4 @@ target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet --target "$target"
 export SWEEPER_STATIC_BIN="$PWD/target/$target/release/openclaw-lock-sweeper"
 echo "FIGURE static binary size (bytes): $(stat -c %s "$SWEEPER_STATIC_BIN")"
-python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_community.py tests/deploy/test_operator.py
+python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_manifests.py tests/deploy/test_community.py tests/deploy/test_operator.py

@@ -297,7 +297,7 @@ def app_template_containers(values):
     def render(name, c):
         image = c["image"]
         out = {"name": name, "image": f"{image['repository']}:{image['tag']}"}
-        for k in ("command", "args", "restartPolicy", "securityContext", "resources"):
+        for k in ("command", "args", "restartPolicy", "securityContext", "resources", "terminationMessagePolicy"):
             if k in c:
                 out[k] = c[k]
         env = c.get("env") or {}
@@ -452,8 +452,10 @@ def test_serhanekicii_wrapper_prefixes_the_charts_own_gateway_command():
     assert mounts["data"]["mountPath"] == path
     # every other setting of the gateway container is the chart's own
     merged_main = values["app-template"]["controllers"]["main"]["containers"]["main"]
-    assert {k: v for k, v in merged_main.items() if k not in ("command", "env")} == {
-        k: v for k, v in own.items() if k not in ("command", "env")
+    assert merged_main["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    changed = ("command", "env", "terminationMessagePolicy")
+    assert {k: v for k, v in merged_main.items() if k not in changed} == {
+        k: v for k, v in own.items() if k not in changed
     }
 
 
@@ -513,3 +515,22 @@ def test_readme_quotes_every_file_exactly():
     )
     for name, path in expected.items():
         assert quotes[name] == path.read_text(), f"deploy/community/README.md snippet:{name} differs from {path.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("deployer,mode", SNIPPETS, ids=IDS)
+def test_every_sweeper_leaves_its_last_lines_as_termination_message(deployer, mode):
+    """A sweep that fails (or a wrapper that does not start the gateway) is
+    shown by `kubectl describe pod`, not only in logs nobody reads."""
+    inits, containers, _ = pod_spec(deployer, mode)
+    ours = [c for c in inits if c.get("image") == IMAGE] + [c for c in containers if c["command"][0] == BIN]
+    assert ours
+    for c in ours:
+        assert c.get("terminationMessagePolicy") == "FallbackToLogsOnError", (deployer, mode, c["name"])
+
+
+@pytest.mark.parametrize("mode", DEPLOYERS["serhanekicii-openclaw-helm"][1])
+def test_serhanekicii_snippets_pin_the_pod_hostname(mode):
+    """Issue 22: a gateway restarted under the same hostname reclaims its own
+    gateway-owner lease; app-template takes the pod's hostname per controller."""
+    doc = snippet("serhanekicii-openclaw-helm", mode)
+    assert doc["app-template"]["controllers"]["main"]["pod"]["hostname"] == "openclaw-gateway"

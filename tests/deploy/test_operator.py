@@ -169,12 +169,14 @@ def copy_retargeted(tmp_path, name, kind, target_name):
     the directory and set kind and name in each target."""
     copy_dir = tmp_path / name
     shutil.copytree(ROOT / "deploy/kubernetes" / name, copy_dir)
-    kust = yaml.safe_load((copy_dir / "kustomization.yaml").read_text())
-    assert kust["patches"], name
-    for patch in kust["patches"]:
-        assert patch["target"]["name"] == "openclaw", patch
-        patch["target"].update(kind=kind, name=target_name)
-    (copy_dir / "kustomization.yaml").write_text(yaml.safe_dump(kust))
+    # The component's own and any nested one's (the wrap component's check).
+    for path in copy_dir.rglob("kustomization.yaml"):
+        kust = yaml.safe_load(path.read_text())
+        assert kust["patches"], path
+        for patch in kust["patches"]:
+            assert patch["target"]["name"] == "openclaw", patch
+            patch["target"].update(kind=kind, name=target_name)
+        path.write_text(yaml.safe_dump(kust))
     return copy_dir
 
 

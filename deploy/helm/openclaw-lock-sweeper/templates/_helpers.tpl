@@ -42,6 +42,9 @@ pod volume that holds OpenClaw's state; it is mounted at /home/node/.openclaw.
 - name: lock-sweeper
   image: {{ include "openclaw-lock-sweeper.image" (list $s.image .appVersion) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
+  # A failed sweep's last log lines become the container's termination
+  # message, shown by `kubectl describe pod` and `kubectl get pod -o yaml`.
+  terminationMessagePolicy: FallbackToLogsOnError
   {{- $args := concat $s.args $s.extraArgs }}
   {{- with $args }}
   args:
@@ -60,7 +63,8 @@ pod volume that holds OpenClaw's state; it is mounted at /home/node/.openclaw.
 
 {{/*
 The watch sidecar, a native sidecar (Kubernetes 1.29+): list it last among
-the init containers. Same arguments as the init container template.
+the init containers. Its own --watch and --min-age, then the same args and
+extraArgs as the other templates (a --min-age there wins: the last counts).
 */}}
 {{- define "openclaw-lock-sweeper.watchContainer" -}}
 {{- $s := .sweeper -}}
@@ -68,8 +72,9 @@ the init containers. Same arguments as the init container template.
   image: {{ include "openclaw-lock-sweeper.image" (list $s.image .appVersion) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
   restartPolicy: Always
+  terminationMessagePolicy: FallbackToLogsOnError
   args:
-    {{- toYaml (concat (list "--watch" $s.watch.interval "--min-age" $s.watch.minAge) $s.extraArgs) | nindent 4 }}
+    {{- toYaml (concat (list "--watch" $s.watch.interval "--min-age" $s.watch.minAge) $s.args $s.extraArgs) | nindent 4 }}
   env:
     {{- include "openclaw-lock-sweeper.env" $s | nindent 4 }}
   securityContext:
@@ -92,6 +97,13 @@ volume to the pod), and the gateway's command prefixed with the sweeper:
     - name: gateway
       command:
         {{- include "openclaw-lock-sweeper.wrap" (dict "sweeper" .Values.lockSweeper "command" (list "node" "/app/dist/index.js" "gateway" "run")) | nindent 8 }}
+      # The wrapper's own ERROR lines, should it exit instead of starting
+      # the gateway, as the container's termination message.
+      terminationMessagePolicy: FallbackToLogsOnError
+      {{- with .Values.lockSweeper.env }}
+      env:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       volumeMounts:
         - name: lock-sweeper-bin
           mountPath: /opt/lock-sweeper
@@ -101,15 +113,17 @@ volume to the pod), and the gateway's command prefixed with the sweeper:
       emptyDir:
         sizeLimit: 16Mi
 
-The wrapper takes its settings as flags, not env, so the gateway's own
-environment is left as it is; it finds the state dir as OpenClaw does, from
-the gateway's HOME.
+The wrapper takes bestEffort, logFormat, args and extraArgs as flags; the
+values' env goes into the gateway's env (add it to yours, as above), since
+that is where the wrapper runs. It finds the state dir as OpenClaw does,
+from the gateway's HOME (or its OPENCLAW_STATE_DIR).
 */}}
 {{- define "openclaw-lock-sweeper.installContainer" -}}
 {{- $s := .sweeper -}}
 - name: lock-sweeper-install
   image: {{ include "openclaw-lock-sweeper.image" (list $s.image .appVersion) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
+  terminationMessagePolicy: FallbackToLogsOnError
   args:
     - --install
     - /opt/lock-sweeper
