@@ -42,9 +42,10 @@ const STALE_FACTS = [
   // Lease owners: reclaimed from the same host only.
   ["lease-owner", "host", /parseStateLeaseProcessOwner|hostname\(\)\s*[!=]==?\s*\w+\.host\b/],
 ];
-// The stale-recovery modes a file lock may be taken with (fs-safe's
-// `staleRecovery`): a new mode is a changed rule.
-const STALE_MODE = /[`"'](fail-closed|remove-if-definitely-stale|remove-if-unchanged)[`"']/g;
+// The stale-recovery modes a file lock is taken with or tested for (fs-safe's
+// `staleRecovery: "<mode>"`, `staleRecovery === "<mode>"`): a new mode is a
+// changed rule.
+const STALE_MODE = /staleRecovery\s*(?::|===|!==)\s*[`"']([a-z][a-z-]*)[`"']/g;
 
 /** Every .js/.mjs file under `dir` (the dist), as [relative path, text]. */
 function* sources(dir, root = dir) {
@@ -65,8 +66,11 @@ const norm = (s) => s.replace(/\$\{[^{}`]*\}/g, "*");
 export function survey(installDir) {
   const kinds = new Map();
   const add = (id, where, fact) => {
-    const k = kinds.get(id) ?? { facts: new Set(), files: new Set() };
-    if (fact) k.facts.add(fact);
+    const k = kinds.get(id) ?? { facts: new Set(), files: new Set(), factFiles: new Map() };
+    if (fact) {
+      k.facts.add(fact);
+      k.factFiles.set(fact, (k.factFiles.get(fact) ?? new Set()).add(where));
+    }
     k.files.add(where);
     kinds.set(id, k);
   };
@@ -126,14 +130,14 @@ export function readKnown(file = KNOWN_FILE) {
 export function compare(found, known) {
   const problems = [];
   for (const [id, k] of [...found].sort(([a], [b]) => a.localeCompare(b))) {
-    const seen = [...k.files].sort().slice(0, 3).join(", ");
+    const seen = (files) => [...files].sort().slice(0, 3).join(", ");
     if (!(id in known)) {
-      problems.push(`new kind ${id} (in ${seen})`);
+      problems.push(`new kind ${id} (in ${seen(k.files)})`);
       continue;
     }
-    const facts = [...k.facts].sort();
-    const extra = facts.filter((f) => !(known[id].facts ?? []).includes(f));
-    if (extra.length) problems.push(`changed kind ${id}: records ${extra.join(", ")} (in ${seen})`);
+    for (const fact of [...k.facts].sort()) {
+      if (!(known[id].facts ?? []).includes(fact)) problems.push(`changed kind ${id}: records ${fact} (in ${seen(k.factFiles.get(fact))})`);
+    }
   }
   return problems;
 }
