@@ -107,7 +107,8 @@ export const APPLIES = {
 export function releases(...needs) {
   return VERSIONS.map((version) => {
     const unmet = needs.filter((n) => (n.startsWith("!") ? APPLIES[n.slice(1)](version) : !APPLIES[n](version)));
-    return [version, unmet.length ? `openclaw@${version}: does not apply (${unmet.join(", ")})` : false];
+    const why = unmet.map((n) => (n.startsWith("!") ? `has ${n.slice(1)}` : `lacks ${n}`));
+    return [version, unmet.length ? `openclaw@${version} ${why.join(", ")}` : false];
   });
 }
 
