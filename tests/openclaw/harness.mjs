@@ -1,4 +1,5 @@
-// Shared by the real-code tests: the releases under test and what each applies to,
+// Shared by the real-code tests: the releases under test (the pinned ones, or
+// OPENCLAW_TEST_VERSIONS as install.sh resolved it) and what each applies to,
 // OpenClaw's own acquires in child processes (as pid 1 of a new PID namespace
 // where a container would run them), and the sweeper with its JSON log.
 import assert from "node:assert/strict";

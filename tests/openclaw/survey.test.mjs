@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, 
 import path from "node:path";
 import { test } from "node:test";
 import { PINNED, VERSIONS, here, install } from "./harness.mjs";
+import { readKnown, survey } from "./survey.mjs";
 
 const script = path.join(here, "survey.mjs");
 
@@ -54,6 +55,12 @@ for (const version of VERSIONS) {
     const r = runSurvey(install(version));
     assert.equal(r.status, 0, r.lines.join("\n"));
     assert.match(r.lines.at(-1), new RegExp(`^survey: openclaw@${version.replace(/\./g, "\\.")}: \\d+ kinds, 0 new or changed$`));
+    if (PINNED.includes(version)) {
+      // The data file's `seen` lists say which pinned releases have each kind: keep them true.
+      const found = [...survey(install(version)).keys()].sort();
+      const listed = Object.entries(readKnown()).filter(([, k]) => k.seen.includes(version)).map(([id]) => id).sort();
+      assert.deepEqual(found, listed, `survey-known.json's seen lists for ${version}`);
+    }
   });
 }
 
