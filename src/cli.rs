@@ -289,6 +289,46 @@ pub fn parse(
     Ok(Command::Sweep(Box::new(resolve(&cli, exec, env)?)))
 }
 
+/// Refuses a `LOCK_SWEEPER_*` variable that is no flag's: a misspelt one
+/// (`LOCK_SWEEPER_DRYRUN`) would otherwise be ignored, and a dry run meant
+/// by it would remove locks. Names the nearest variable of the table.
+pub fn check_variables(names: impl IntoIterator<Item = OsString>) -> Result<(), Error> {
+    for name in names {
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with("LOCK_SWEEPER_") || FLAGS.iter().any(|f| f.env == name) {
+            continue;
+        }
+        let nearest = FLAGS
+            .iter()
+            .filter(|f| f.env.starts_with("LOCK_SWEEPER_"))
+            .min_by_key(|f| edit_distance(f.env, name))
+            .expect("the table has LOCK_SWEEPER_ variables");
+        return Err(Error::Usage(format!(
+            "unknown variable {name}: did you mean {}? (every LOCK_SWEEPER_ variable is \
+             listed in --help)",
+            nearest.env
+        )));
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, by bytes: the names are ASCII.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.bytes().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 fn usage(e: impl std::fmt::Display) -> Error {
     Error::Usage(e.to_string())
 }
@@ -305,16 +345,21 @@ pub fn wants_json_report(args: &[OsString], env: impl Fn(&str) -> Option<OsStrin
             return false;
         }
         if let Some(value) = text.strip_prefix("--report=") {
-            report = Some(value == "json");
+            report = Some(value.eq_ignore_ascii_case("json"));
         } else if text == "--report" {
-            report = Some(args.next().is_some_and(|v| v == "json"));
+            report = Some(args.next().is_some_and(|v| v.eq_ignore_ascii_case("json")));
         } else if text.strip_prefix("--").is_some_and(|name| {
             name == "install" || Flag::find(name).is_some_and(|f| f.takes_value)
         }) {
             args.next();
         }
     }
-    report.unwrap_or_else(|| env("LOCK_SWEEPER_REPORT").is_some_and(|v| v == "json"))
+    report.unwrap_or_else(|| {
+        env("LOCK_SWEEPER_REPORT").is_some_and(|v| {
+            v.to_str()
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("json"))
+        })
+    })
 }
 
 fn resolve(
@@ -370,7 +415,11 @@ fn resolve(
             Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" | "y" | "t" => Ok(Some(source)),
                 "false" | "0" | "no" | "off" | "n" | "f" => Ok(None),
-                _ => Err(invalid(&source, &v, "expected true or false")),
+                _ => Err(invalid(
+                    &source,
+                    &v,
+                    "expected true or false (also yes/no, on/off, 1/0, y/n, t/f; any case)",
+                )),
             },
         }
     };
@@ -423,7 +472,7 @@ fn resolve(
     }
     let report = match last("report")? {
         None => Report::None,
-        Some((v, source)) => match v.as_str() {
+        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
             "none" => Report::None,
             "json" if !exec.is_empty() => {
                 return Err(Error::Usage(format!(
@@ -438,23 +487,23 @@ fn resolve(
                 }
                 None => Report::Json,
             },
-            _ => return Err(invalid(&source, &v, "expected none or json")),
+            _ => return Err(invalid(&source, &v, "expected none or json, in any case")),
         },
     };
     let liveness = match last("liveness")? {
         None => Liveness::Kernel,
-        Some((v, source)) => match v.as_str() {
+        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
             "kernel" => Liveness::Kernel,
             "pids" => Liveness::Pids,
-            _ => return Err(invalid(&source, &v, "expected kernel or pids")),
+            _ => return Err(invalid(&source, &v, "expected kernel or pids, in any case")),
         },
     };
     let log_format = match last("log-format")? {
         None => LogFormat::Text,
-        Some((v, source)) => match v.as_str() {
+        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            _ => return Err(invalid(&source, &v, "expected text or json")),
+            _ => return Err(invalid(&source, &v, "expected text or json, in any case")),
         },
     };
     let log_level = match last("log-level")? {
@@ -724,7 +773,7 @@ mod tests {
             (
                 &["--report", "xml"],
                 &[],
-                "--report: invalid value \"xml\": expected none or json",
+                "--report: invalid value \"xml\": expected none or json, in any case",
             ),
             (
                 &[],
@@ -740,7 +789,7 @@ mod tests {
             (
                 &["--log-format", "pretty"],
                 &[],
-                "--log-format: invalid value \"pretty\": expected text or json",
+                "--log-format: invalid value \"pretty\": expected text or json, in any case",
             ),
             (
                 &[],

@@ -108,6 +108,16 @@ impl Config {
             .chain(args.include.iter().map(|p| p.trim().to_owned()))
             .map(|p| Pattern::parse(&p))
             .collect::<Result<_, _>>()?;
+        if let Some(p) = args.include.iter().find(|p| reaches_tmp(p.trim())) {
+            return Err(Error::Pattern {
+                pattern: p.trim().to_owned(),
+                reason:
+                    "it reaches tmp/, where the gateway's own lock files are: the sweep judges \
+                         those only when the kernel shows no gateway runs; start the pattern with \
+                         the directory it is meant for (locks/, agents/, ...)"
+                        .into(),
+            });
+        }
         let mut holders = if args.any_holder {
             Holders::Any
         } else if args.holder_pid.is_empty() {
@@ -270,6 +280,21 @@ fn absolute(path: OsString) -> Result<PathBuf, Error> {
 }
 
 // === Candidate patterns ===
+
+/// Whether an `--include` pattern can name a file under `tmp/`: the
+/// gateway's own files (`tmp/openclaw-<uid>/gateway*.lock`), which only the
+/// kernel's proof may sweep, and which would otherwise be judged by the
+/// holder rules (in watch mode, beside the live gateway that holds them).
+fn reaches_tmp(source: &str) -> bool {
+    let Ok(pattern) = Pattern::parse(source) else {
+        return false;
+    };
+    match pattern.segments.first() {
+        Some(Segment::AnyDepth) => true,
+        Some(first) => pattern.segments.len() > 1 && first.matches(b"tmp"),
+        None => false,
+    }
+}
 
 /// A glob relative to the state dir, split into path segments so the walk
 /// only opens directories that can lead to a match (it never lists an

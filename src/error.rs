@@ -47,6 +47,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The path under the state dir a failed system call or database names.
+    pub fn path(&self) -> &str {
+        match self {
+            Error::Io { path, .. } | Error::Database { path, .. } => path,
+            _ => ".",
+        }
+    }
+
     /// Configuration mistakes are the operator's to fix (2); anything the file
     /// system refused is a failed sweep (1).
     pub fn exit_code(&self) -> ExitCode {
@@ -67,6 +75,12 @@ fn permission_hint(errno: rustix::io::Errno) -> String {
     use rustix::io::Errno;
     if errno != Errno::ACCESS && errno != Errno::PERM {
         return String::new();
+    }
+    // Root is refused only by an attribute, not by the owner.
+    if errno == Errno::PERM && rustix::process::geteuid().is_root() {
+        return " (the sweeper runs as root: the file or its directory is immutable or \
+                append-only, see lsattr)"
+            .into();
     }
     format!(
         " (the sweeper runs as uid {} gid {}: run it as the files' owner \
@@ -92,12 +106,25 @@ mod tests {
             .to_string()
         };
         let uid = rustix::process::getuid().as_raw();
-        for errno in [Errno::ACCESS, Errno::PERM] {
+        // As root, EPERM is an attribute's doing (below).
+        let errnos: &[Errno] = if uid == 0 {
+            &[Errno::ACCESS]
+        } else {
+            &[Errno::ACCESS, Errno::PERM]
+        };
+        for &errno in errnos {
             let msg = io(errno);
             assert!(msg.starts_with("cannot remove locks/a.lock: "), "{msg}");
             assert!(msg.contains(&format!("uid {uid} ")), "{msg}");
             assert!(
                 msg.contains("runAsUser/runAsGroup 1000") && msg.contains("fsGroup"),
+                "{msg}"
+            );
+        }
+        if uid == 0 {
+            let msg = io(Errno::PERM);
+            assert!(
+                msg.contains("immutable") && !msg.contains("fsGroup"),
                 "{msg}"
             );
         }

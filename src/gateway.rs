@@ -24,6 +24,7 @@ use std::rc::Rc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::error::Error;
 use crate::lock::{self, Candidate};
 use crate::report::shown;
 
@@ -43,6 +44,10 @@ pub enum Liveness {
         pid: Option<i32>,
         /// The gateway lock file beside it, as read (bounded), for the log.
         payload: Option<String>,
+        /// Held with an open-file-description lock (the kernel reports pid
+        /// -1), as a sweeper holds it; OpenClaw's SQLite takes a POSIX
+        /// record lock, reported with a pid.
+        by_sweeper: bool,
     },
     /// Every coordinator is held by this process, until this value drops:
     /// no gateway nor embedded writer runs, and none can start.
@@ -56,7 +61,12 @@ pub enum Liveness {
     },
     /// No coordinator (a release before 2026.8.1, a fresh volume), a file
     /// system without record locks, or an error: never read as free.
-    Unknown { reason: String },
+    Unknown {
+        reason: String,
+        /// Something is wrong (an error, a coordinator that is not a
+        /// regular file): a WARN, not the INFO of a release without one.
+        warn: bool,
+    },
 }
 
 /// An entry of a `tmp/openclaw-*/` directory, with that directory open.
@@ -81,8 +91,14 @@ impl Liveness {
 /// Finds `tmp/openclaw-*/gateway*.lock.sqlite` under the state dir and takes
 /// the lock on each, never through a symlink.
 pub fn probe(root: BorrowedFd) -> Liveness {
-    let unknown = |what: &str, path: &Path, e: Errno| Liveness::Unknown {
-        reason: format!("cannot {what} {}: {}", shown(path), std::io::Error::from(e)),
+    let unknown = |op: &'static str, path: &Path, errno: Errno| Liveness::Unknown {
+        reason: Error::Io {
+            op,
+            path: shown(path),
+            errno,
+        }
+        .to_string(),
+        warn: true,
     };
     let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let tmp = match rustix::fs::openat(root, "tmp", dir_flags, Mode::empty()) {
@@ -90,6 +106,7 @@ pub fn probe(root: BorrowedFd) -> Liveness {
         Err(Errno::NOENT) => {
             return Liveness::Unknown {
                 reason: "no gateway coordinator (no tmp/ in the state dir)".into(),
+                warn: false,
             };
         }
         Err(e) => return unknown("open", Path::new("tmp"), e),
@@ -129,8 +146,21 @@ pub fn probe(root: BorrowedFd) -> Liveness {
                 });
                 continue;
             }
-            if kind != FileType::RegularFile || !bytes.ends_with(b".lock.sqlite") {
+            if !bytes.ends_with(b".lock.sqlite") {
                 continue;
+            }
+            // Named like a coordinator but no regular file (a symlink, maybe
+            // to a held coordinator; a FIFO; a directory): its lock cannot be
+            // asked, so the state dir can never be proven free.
+            if kind != FileType::RegularFile {
+                return Liveness::Unknown {
+                    reason: format!(
+                        "{} is named like a gateway coordinator but is not a regular file ({kind:?}); \
+                         not followed, and without it no gateway can be ruled out",
+                        shown(&rel)
+                    ),
+                    warn: true,
+                };
             }
             match take(&dir, &file) {
                 Ok(Taken::Ours(fd)) => {
@@ -141,8 +171,9 @@ pub fn probe(root: BorrowedFd) -> Liveness {
                     let lock_name = &bytes[..bytes.len() - ".sqlite".len()];
                     return Liveness::Attached {
                         coordinator: shown(&rel),
-                        pid,
+                        pid: pid.filter(|&p| p > 0),
                         payload: read_payload(&dir, lock_name),
+                        by_sweeper: pid == Some(-1),
                     };
                 }
                 Ok(Taken::Gone) => {}
@@ -153,6 +184,7 @@ pub fn probe(root: BorrowedFd) -> Liveness {
     if coordinators.is_empty() {
         return Liveness::Unknown {
             reason: "no gateway coordinator (tmp/openclaw-*/gateway*.lock.sqlite)".into(),
+            warn: false,
         };
     }
     Liveness::Free {
@@ -189,7 +221,9 @@ fn entries(dir: &OwnedFd) -> Result<Vec<(CString, FileType)>, Errno> {
 
 enum Taken {
     Ours(OwnedFd),
-    /// Someone holds a record lock there; their pid where the kernel shows it.
+    /// Someone holds a record lock there: the pid the kernel reports (-1
+    /// for an open-file-description lock, 0 for a holder not visible from
+    /// this PID namespace), `None` when it was released meanwhile.
     Held(Option<i32>),
     Gone,
 }
@@ -224,7 +258,7 @@ fn take(dir: &OwnedFd, name: &CStr) -> Result<Taken, Errno> {
         // may be taking it again. Not free.
         return Ok(Taken::Held(None));
     }
-    Ok(Taken::Held((query.l_pid > 0).then_some(query.l_pid)))
+    Ok(Taken::Held(Some(query.l_pid)))
 }
 
 fn lock_bytes(kind: i32) -> libc::flock {

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod install;
 pub mod judge;
 pub mod lock;
+pub mod profiles;
 pub mod remove;
 pub mod report;
 pub mod rows;

@@ -111,6 +111,28 @@ pub fn read_candidate(dir: BorrowedFd, name: &CStr, kind: FileType) -> Result<Ca
     Ok(Candidate::File { fd, stat, bytes })
 }
 
+/// Whether a live process holds a lock on the open file, as the kernel
+/// says: a `flock(2)` (tried non-blocking, and given back at once) or a
+/// record lock over any byte. A file nobody wrote yet (empty, cut short) is
+/// a dead writer's only if nobody holds it.
+pub fn held(fd: BorrowedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    // SAFETY: flock and fcntl on a descriptor this function borrows; the
+    // flock struct is zeroed (l_pid 0, as F_OFD_GETLK requires), then set.
+    unsafe {
+        if libc::flock(raw, libc::LOCK_EX | libc::LOCK_NB) == -1 {
+            return std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
+        }
+        libc::flock(raw, libc::LOCK_UN);
+        let mut query: libc::flock = std::mem::zeroed();
+        query.l_type = libc::F_WRLCK as libc::c_short;
+        query.l_whence = libc::SEEK_SET as libc::c_short;
+        libc::fcntl(raw, libc::F_OFD_GETLK, &mut query) == 0
+            && i32::from(query.l_type) != libc::F_UNLCK
+    }
+}
+
 /// Opens a directory candidate (never through a symlink) and tells whether
 /// it holds anything: OpenClaw's reclaim guards and proper-lockfile's
 /// directory locks are empty, anything else in one is not ours to judge.

@@ -46,34 +46,51 @@ fn open_standard_fds() {
 fn sweeper_main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     let env = |name: &str| std::env::var_os(name);
-    let mut args = match cli::parse(argv.clone(), env) {
+    // A misspelt variable is refused before anything runs (a sweep it was
+    // meant to change would otherwise remove locks).
+    let parsed = cli::parse(argv.clone(), env).and_then(|command| match command {
+        Command::Sweep(_) => {
+            cli::check_variables(std::env::vars_os().map(|(name, _)| name)).map(|()| command)
+        }
+        command => Ok(command),
+    });
+    let mut args = match parsed {
         Ok(Command::Sweep(args)) => *args,
         Ok(Command::Install(dir)) => {
             return match install::install(&dir) {
                 Ok(path) => {
-                    eprintln!("openclaw-lock-sweeper: installed {}", path.display());
+                    say(&format!("installed {}", path.display()));
                     exit(ExitCode::Success)
                 }
                 Err(e) => {
-                    eprintln!("openclaw-lock-sweeper: {e}");
+                    say(&e.to_string());
                     exit(e.exit_code())
                 }
             };
         }
         Ok(Command::Help) => {
-            print!("{}", cli::HELP);
-            return exit(ExitCode::Success);
+            return exit(print(cli::HELP));
         }
         Ok(Command::Version) => {
-            println!("openclaw-lock-sweeper {}", env!("CARGO_PKG_VERSION"));
-            return exit(ExitCode::Success);
+            let version = concat!("openclaw-lock-sweeper ", env!("CARGO_PKG_VERSION"), "\n");
+            return exit(print(version));
         }
         Err(e) => {
-            eprintln!("openclaw-lock-sweeper: {e}\n\nFor more information, try '--help'.");
+            say(&format!("{e}\n\nFor more information, try '--help'."));
+            if let Some(i) = argv.iter().position(|a| a == "--") {
+                say(&format!(
+                    "the command was not started: {}; fix the configuration \
+                     (--best-effort does not cover a usage error)",
+                    command_line(&argv[i + 1..])
+                ));
+            }
             // A report was asked for: it carries the error (unless the error
             // is in `--report` itself, which then asked for nothing).
             if cli::wants_json_report(&argv, env) {
-                println!("{}", report::error_json(&e, e.exit_code().into(), None));
+                print(&format!(
+                    "{}\n",
+                    report::error_json(&e, e.exit_code().into(), None)
+                ));
             }
             return exit(e.exit_code());
         }
@@ -86,7 +103,62 @@ fn sweeper_main() -> ExitCode {
     if code == ExitCode::Success && !wrapped.is_empty() {
         return exit(exec::exec(wrapped));
     }
+    if !wrapped.is_empty() {
+        let remedy = if code == ExitCode::Usage {
+            "fix the configuration above (--best-effort does not cover a usage error)"
+        } else {
+            "--best-effort (LOCK_SWEEPER_BEST_EFFORT=true) starts it after a failed sweep"
+        };
+        tracing::error!(
+            command = %command_line(&wrapped),
+            exit_code = i32::from(code),
+            remedy,
+            "the command was not started: the sweep failed"
+        );
+    }
     exit(code)
+}
+
+/// The wrapped command as one line, for the log.
+fn command_line(command: &[OsString]) -> String {
+    let words: Vec<String> = command
+        .iter()
+        .map(|w| report::shown(std::path::Path::new(w)))
+        .collect();
+    words.join(" ")
+}
+
+/// Writes `text` to stdout: `Failure` (1) when it cannot be written (a
+/// full disk, a closed pipe), logged, where `print!` would panic and abort
+/// after the sweep ran.
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::Success,
+        Err(e) if tracing::dispatcher::has_been_set() => {
+            tracing::error!(error = %e, "cannot write to stdout");
+            ExitCode::Failure
+        }
+        Err(e) => {
+            say(&format!("cannot write to stdout: {e}"));
+            ExitCode::Failure
+        }
+    }
+}
+
+/// `code`, unless it says success and the report could not be written.
+fn unless_failed(code: ExitCode, printed: ExitCode) -> ExitCode {
+    if code == ExitCode::Success {
+        printed
+    } else {
+        code
+    }
+}
+
+/// A line of this program's own on stderr (before logging is set up, or
+/// beside it); nowhere is left to report a stderr that fails.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "openclaw-lock-sweeper: {text}");
 }
 
 /// Flushes what std's runtime would have flushed on the way out.
@@ -105,7 +177,10 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "bad configuration; nothing swept");
             if json {
-                println!("{}", report::error_json(&e, e.exit_code().into(), None));
+                print(&format!(
+                    "{}\n",
+                    report::error_json(&e, e.exit_code().into(), None)
+                ));
             }
             return e.exit_code();
         }
@@ -134,14 +209,20 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         Ok(summary) => summary,
         Err(e) => {
             tracing::error!(error = %e, "cannot sweep");
+            let mut code = e.exit_code();
+            // Every failure but a usage error is forgiven, so the gateway
+            // starts; but --require-state, which asks for this very failure.
+            let asked = matches!(e, openclaw_lock_sweeper::error::Error::NoState { .. });
+            if config.best_effort && code == ExitCode::Failure && !asked {
+                tracing::warn!("error ignored: --best-effort");
+                code = code.best_effort();
+            }
             if json {
                 let dir = (config.state_dir.as_path(), config.state_dir_source);
-                println!(
-                    "{}",
-                    report::error_json(&e, e.exit_code().into(), Some(dir))
-                );
+                let report = report::error_json(&e, code.into(), Some(dir));
+                return unless_failed(code, print(&format!("{report}\n")));
             }
-            return e.exit_code();
+            return code;
         }
     };
     let mut code = if summary.errors > 0 {
@@ -157,10 +238,8 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
     summary.log(elapsed, config.dry_run, code.into());
     if json {
         let dir = (config.state_dir.as_path(), config.state_dir_source);
-        println!(
-            "{}",
-            summary.to_json(dir, config.dry_run, elapsed, code.into())
-        );
+        let report = summary.to_json(dir, config.dry_run, elapsed, code.into());
+        return unless_failed(code, print(&format!("{report}\n")));
     }
     code
 }

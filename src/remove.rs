@@ -19,7 +19,8 @@
 //! one sits under the private name, its lock path free:
 //! - a third process can take the lock then; the file is left under its
 //!   private name, where it locks nothing, and the sweep logs an error
-//!   naming it;
+//!   naming it (every later sweep reports it, and puts it back once its
+//!   own name is free);
 //! - its holder can release it then; the release finds nothing to remove
 //!   and the put-back brings the lock back, to be judged like any other.
 //!
@@ -41,9 +42,26 @@ use rustix::io::Errno;
 use crate::lock::MAX_LOCK_BYTES;
 
 /// Private names start with this; the walk never takes them for locks, and
-/// reports any it finds as left over from an interrupted sweep. They do not
-/// end in `.lock`, so OpenClaw never takes them for locks either.
+/// reports any it finds (in every directory it lists) as left over. They are
+/// `<prefix><pid>-<n>~<lock name>~`: they end in `~`, not `.lock`, so
+/// OpenClaw never takes them for locks, and they carry the name to restore.
 pub const TEMP_PREFIX: &str = ".openclaw-lock-sweeper-";
+
+/// The lock name a private name was made from, when it carries one.
+pub fn original_name(private: &CStr) -> Option<CString> {
+    let rest = private.to_bytes().strip_prefix(TEMP_PREFIX.as_bytes())?;
+    let start = rest.iter().position(|&b| b == b'~')? + 1;
+    let name = rest[start..].strip_suffix(b"~")?;
+    (!name.is_empty() && !name.contains(&b'/')).then(|| CString::new(name).ok())?
+}
+
+/// Puts a left-over private file back at its own name, if that is free.
+pub fn restore(dir: BorrowedFd, private: &CStr) -> Result<Option<CString>, Errno> {
+    let Some(name) = original_name(private) else {
+        return Ok(None);
+    };
+    rename_noreplace(dir, private, &name).map(|()| Some(name))
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -57,11 +75,13 @@ pub enum Outcome {
     ChangedKeptAside(CString),
 }
 
-/// Which step failed, for the error message.
+/// Which step failed, for the error message; `aside`: the private name the
+/// lock is left under when it could not be put back either.
 #[derive(Debug)]
 pub struct Failed {
     pub op: &'static str,
     pub errno: Errno,
+    pub aside: Option<CString>,
 }
 
 /// What was judged, as it was judged.
@@ -84,23 +104,37 @@ pub fn remove_if_unchanged(
     judged: Judged,
     closer: &mut Closer,
 ) -> Result<Outcome, Failed> {
-    let fail = |op| move |errno| Failed { op, errno };
-    let temp = match move_aside(dir, name).map_err(fail("move aside"))? {
-        Some(temp) => temp,
-        None => return Ok(Outcome::Vanished),
+    // A stop signal waits for the few calls below: a removal is never cut
+    // off with the lock under its private name.
+    let _shield = Shield::raise();
+    let temp = match move_aside(dir, name) {
+        Ok(Some(temp)) => temp,
+        Ok(None) => return Ok(Outcome::Vanished),
+        Err(errno) => {
+            return Err(Failed {
+                op: "move aside",
+                errno,
+                aside: None,
+            });
+        }
     };
-    let (same, flags, fd) = match judged {
-        Judged::File { fd, stat, bytes } => (
-            is_judged_file(dir, &temp, &fd, stat, bytes).map_err(fail("verify"))?,
-            AtFlags::empty(),
-            Some(fd),
-        ),
-        Judged::EmptyDir { stat } => (
-            is_same_inode(dir, &temp, stat).map_err(fail("verify"))?,
-            AtFlags::REMOVEDIR,
-            None,
-        ),
+    // Every way out below leaves the lock at its own name or gone; where the
+    // put-back fails too, the error names the private name it is under.
+    let back = |op, errno| Failed {
+        op,
+        errno,
+        aside: rename_noreplace(dir, &temp, name)
+            .err()
+            .map(|_| temp.clone()),
     };
+    let verified = match judged {
+        Judged::File { fd, stat, bytes } => is_judged_file(dir, &temp, &fd, stat, bytes)
+            .map(|same| (same, AtFlags::empty(), Some(fd))),
+        Judged::EmptyDir { stat } => {
+            is_same_inode(dir, &temp, stat).map(|same| (same, AtFlags::REMOVEDIR, None))
+        }
+    };
+    let (same, flags, fd) = verified.map_err(|errno| back("verify", errno))?;
     if same {
         match rustix::fs::unlinkat(dir, &temp, flags) {
             Ok(()) => {
@@ -112,14 +146,8 @@ pub fn remove_if_unchanged(
             // Something was put in the directory since it was judged empty:
             // it changed, and goes back like any changed lock.
             Err(Errno::NOTEMPTY | Errno::EXIST) => {}
-            Err(errno) => {
-                // Leave the lock where it was, as if nothing had happened.
-                let _ = rename_noreplace(dir, &temp, name);
-                return Err(Failed {
-                    op: "unlink",
-                    errno,
-                });
-            }
+            // Leave the lock where it was, as if nothing had happened.
+            Err(errno) => return Err(back("unlink", errno)),
         }
     }
     match rename_noreplace(dir, &temp, name) {
@@ -128,7 +156,68 @@ pub fn remove_if_unchanged(
         Err(errno) => Err(Failed {
             op: "put back",
             errno,
+            aside: Some(temp),
         }),
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP blocked for as long as it lives (a pod
+/// deleted mid-sweep: the kubelet's SIGTERM). On drop the mask is restored
+/// and a stop signal that came meanwhile ends the process, with the status
+/// the signal would have given it (128 + its number) after the logs are
+/// flushed: pid 1 of a container, which the kernel's default actions spare,
+/// ends too. Watch mode keeps its own mask (already blocked) and takes the
+/// signal at its next wait.
+struct Shield {
+    old: libc::sigset_t,
+    set: libc::sigset_t,
+}
+
+impl Shield {
+    fn raise() -> Shield {
+        // SAFETY: sigemptyset initializes each set before any other use.
+        unsafe {
+            let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+            let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::sigemptyset(old.as_mut_ptr());
+            for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                libc::sigaddset(set.as_mut_ptr(), signal);
+            }
+            libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), old.as_mut_ptr());
+            Shield {
+                old: old.assume_init(),
+                set: set.assume_init(),
+            }
+        }
+    }
+}
+
+impl Drop for Shield {
+    fn drop(&mut self) {
+        // SAFETY: the sets were initialized by `raise`; sigtimedwait with a
+        // zero timeout only takes a signal that is already pending.
+        unsafe {
+            let already_blocked = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP]
+                .iter()
+                .any(|&s| libc::sigismember(&self.old, s) == 1);
+            if !already_blocked {
+                let zero = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                let signal = libc::sigtimedwait(&self.set, std::ptr::null_mut(), &zero);
+                if signal > 0 {
+                    tracing::warn!(
+                        signal,
+                        "stop signal received; the removal under way was finished first"
+                    );
+                    crate::report::flush_logs();
+                    libc::_exit(128 + signal);
+                }
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
     }
 }
 
@@ -191,8 +280,14 @@ fn move_aside(dir: BorrowedFd, name: &CStr) -> Result<Option<CString>, Errno> {
     let pid = *PID;
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp =
-            CString::new(format!("{TEMP_PREFIX}{pid}-{n}")).expect("no NUL in a formatted name");
+        let mut temp = format!("{TEMP_PREFIX}{pid}-{n}~").into_bytes();
+        // The lock's own name, when it fits NAME_MAX, for a later sweep to
+        // put it back should this one be cut off.
+        if temp.len() + name.to_bytes().len() < 255 {
+            temp.extend_from_slice(name.to_bytes());
+            temp.push(b'~');
+        }
+        let temp = CString::new(temp).expect("no NUL in a file name");
         match rename_noreplace(dir, name, &temp) {
             Ok(()) => return Ok(Some(temp)),
             Err(Errno::NOENT) => return Ok(None),

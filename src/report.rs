@@ -37,6 +37,8 @@ pub enum Kept {
     NotEmpty,
     /// A live gateway holds the state dir (the kernel says so).
     LiveGateway,
+    /// Unfinished, but a live process holds a lock on it (the kernel says so).
+    Locked,
 }
 
 /// What a removal removed.
@@ -71,7 +73,7 @@ impl Removed {
 }
 
 impl Kept {
-    const ALL: [Kept; 10] = [
+    const ALL: [Kept; 11] = [
         Kept::NotRegularFile,
         Kept::TooLarge,
         Kept::NotALock,
@@ -82,6 +84,7 @@ impl Kept {
         Kept::Leftover,
         Kept::NotEmpty,
         Kept::LiveGateway,
+        Kept::Locked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +99,7 @@ impl Kept {
             Kept::Leftover => "leftover",
             Kept::NotEmpty => "not-empty",
             Kept::LiveGateway => "live-gateway",
+            Kept::Locked => "locked",
         }
     }
 }
@@ -150,17 +154,26 @@ pub struct Summary {
     /// What the kernel said about a live gateway (`attached`, `free`,
     /// `unknown`); `None` when not asked (watch mode, `--liveness pids`).
     pub liveness: Option<&'static str>,
+    /// Who holds the gateway lock when attached: `openclaw` (a POSIX record
+    /// lock, SQLite's) or `sweeper` (an open-file-description lock).
+    pub attached_by: Option<&'static str>,
     /// The paths themselves (as shown in the log), only when the JSON report
     /// asks for them: memory then grows with the number of candidates.
     paths: Option<Paths>,
     /// The lock rows found in OpenClaw's databases (a few at most).
     pub rows: Vec<Row>,
+    /// Swept paths under `locks/oauth-refresh/`, whatever the report.
+    pub refresh_locks: Vec<String>,
+    /// The auth profiles with a failure recorded, after the sweep.
+    pub profiles: Vec<crate::profiles::Profile>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Paths {
     swept: Vec<(String, Removed)>,
     kept: Vec<(String, Kept)>,
+    /// Each error with the path it names.
+    failed: Vec<(String, String)>,
 }
 
 impl Summary {
@@ -183,8 +196,19 @@ impl Summary {
     pub fn add_swept(&mut self, what: Removed, path: &str) {
         self.swept += 1;
         self.removed[what as usize] += 1;
+        if path.starts_with("locks/oauth-refresh/") {
+            self.refresh_locks.push(path.to_owned());
+        }
         if let Some(paths) = &mut self.paths {
             paths.swept.push((path.to_owned(), what));
+        }
+    }
+
+    /// An error of the sweep: counted, and listed in the JSON report.
+    pub fn fail(&mut self, path: &str, error: &dyn std::fmt::Display) {
+        self.errors += 1;
+        if let Some(paths) = &mut self.paths {
+            paths.failed.push((path.to_owned(), error.to_string()));
         }
     }
 
@@ -278,6 +302,11 @@ impl Summary {
             .iter()
             .map(|(path, why)| json!({"path": path, "reason": why.as_str()}))
             .collect();
+        let error_paths: Vec<serde_json::Value> = paths
+            .map_or(&[][..], |p| &p.failed)
+            .iter()
+            .map(|(path, error)| json!({"path": path, "error": error}))
+            .collect();
         let rows: Vec<serde_json::Value> = self
             .rows
             .iter()
@@ -300,6 +329,7 @@ impl Summary {
             "state_dir_source": source,
             "dry_run": dry_run,
             "liveness": self.liveness,
+            "attached_by": self.attached_by,
             "scanned": self.scanned,
             "swept": self.swept,
             "removed": removed,
@@ -307,7 +337,9 @@ impl Summary {
             "errors": self.errors,
             "swept_paths": swept_paths,
             "kept_paths": kept_paths,
+            "error_paths": error_paths,
             "rows": rows,
+            "profiles": self.profiles.iter().map(|p| p.to_json()).collect::<Vec<_>>(),
             "elapsed_us": micros(elapsed),
             "exit_code": exit_code,
         })
@@ -516,7 +548,10 @@ impl Visit for FieldsVisitor<'_> {
                 .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
         };
         match field.name() {
-            "message" => self.write(field, |w| w.write_str(value)),
+            "message" if !value.chars().any(breaks_a_line) => {
+                self.write(field, |w| w.write_str(value))
+            }
+            "message" => self.write(field, |w| escaped(w, value)),
             _ if plain(value) => self.write(field, |w| {
                 (w.write_char('"'))
                     .and_then(|()| w.write_str(value))
@@ -527,7 +562,14 @@ impl Visit for FieldsVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.write(field, |w| write!(w, "{value:?}"));
+        // `%` fields (a path's display, an error) arrive here as written by
+        // their Display: escaped like every other value before they reach
+        // the line.
+        let text = format!("{value:?}");
+        if !text.chars().any(breaks_a_line) {
+            return self.write(field, |w| w.write_str(&text));
+        }
+        self.write(field, |w| escaped(w, &text));
     }
 }
 
@@ -572,7 +614,7 @@ impl std::fmt::Write for AnsiEscaping<'_, '_> {
 /// The proleptic Gregorian date `days` after 1970-01-01: counted in 400-year
 /// eras (146,097 days each) of years that start on 1 March, so that the
 /// leap day ends a year.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468; // days from 0000-03-01
     let era = z / 146_097;
     let day_of_era = z % 146_097;
@@ -614,6 +656,24 @@ pub fn flush_logs() {
 /// A path as it is safe to print on one log line: control characters,
 /// backslashes and bytes that are not UTF-8 are escaped, so a hostile file
 /// name cannot forge or break a log line.
+/// What could forge or hide a log line if written raw: control characters,
+/// the Unicode line and paragraph separators, and the bidirectional
+/// controls, which reorder what a terminal shows.
+fn breaks_a_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with what `breaks_a_line` escaped, the rest as is.
+fn escaped(w: &mut Writer<'_>, text: &str) -> std::fmt::Result {
+    text.chars().try_for_each(|c| {
+        if breaks_a_line(c) {
+            write!(w, "{}", c.escape_default())
+        } else {
+            w.write_char(c)
+        }
+    })
+}
+
 pub fn shown(path: &Path) -> String {
     let bytes = path.as_os_str().as_bytes();
     if bytes.is_empty() {
@@ -629,7 +689,7 @@ pub fn shown(path: &Path) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() || c == '\\' {
+            if breaks_a_line(c) || c == '\\' {
                 out.extend(c.escape_default());
             } else {
                 out.push(c);
@@ -698,10 +758,34 @@ mod tests {
                 "[\\x00-\\x1f\\x7f-\\u{a0}\"\\\\' a-z]{0,12}",
             ]
         ) {
+            // Where nothing needs escaping beyond what tracing escapes; the
+            // rest is below.
+            let s: String = s.chars().filter(|&c| !breaks_a_line(c)).collect();
             let theirs = formatted(tracing_subscriber::fmt::format::DefaultFields::new(), &s);
             proptest::prop_assert_eq!(theirs.matches(" n=7 ").count(), 1, "{}", theirs);
             proptest::prop_assert_eq!(formatted(Fields, &s), theirs);
         }
+    }
+
+    /// Display fields (`%path`, `%error`) and formatted messages are escaped
+    /// too, where tracing writes them raw: nothing a file name holds can end
+    /// a line, forge one, or reorder what a terminal shows.
+    #[test]
+    fn display_fields_and_messages_cannot_break_a_line() {
+        let hostile = "a\nb\u{1b}[31mc\u{2028}d\u{2029}e\u{202e}f\u{2066}g\u{7f}";
+        let out = formatted(Fields, hostile);
+        let lines: Vec<&str> = out.split_terminator('\n').collect();
+        assert_eq!(lines.len(), 4, "{out:?}");
+        for c in [
+            '\u{1b}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{2066}', '\u{7f}',
+        ] {
+            assert!(!out.contains(c), "{c:?} raw in {out:?}");
+        }
+        assert!(out.contains("shown=a\\nb\\u{1b}[31mc\\u{2028}d"), "{out:?}");
+        assert_eq!(
+            shown(Path::new(hostile)),
+            "a\\nb\\u{1b}[31mc\\u{2028}d\\u{2029}e\\u{202e}f\\u{2066}g\\u{7f}"
+        );
     }
 
     #[test]

@@ -356,7 +356,7 @@ impl Rows<'_, '_> {
             return;
         }
         let failed = |summary: &mut Summary, row: &mut Row, e: Error| {
-            summary.errors += 1;
+            summary.fail(e.path(), &e);
             row.action = RowAction::Failed;
             error!(error = %e, key = &*row.key, "cannot remove stale row");
         };

@@ -32,6 +32,8 @@ pub struct Database {
     /// The path relative to the state dir, as shown in the log.
     pub path: String,
     stat: Stat,
+    /// Opened `immutable` (there was no `-wal`): SQLite took no lock.
+    immutable: bool,
 }
 
 /// Why a database that exists was not opened: each is kept and reported.
@@ -157,7 +159,31 @@ fn open(
         conn,
         path: path.to_owned(),
         stat,
+        immutable: query.contains("immutable=1"),
     })
+}
+
+impl Database {
+    /// Whether what was read can be trusted: always for a connection that
+    /// read under SQLite's locks; for an immutable one (no lock taken), only
+    /// while no `-wal` has appeared and the file is as it was when opened: a
+    /// writer that started meanwhile may have changed pages under the read.
+    pub fn read_still_valid(&self, dir: BorrowedFd, name: &CStr) -> bool {
+        if !self.immutable {
+            return true;
+        }
+        let now = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW);
+        !exists(dir, &suffixed(name, "-wal"))
+            && now.is_ok_and(|s| {
+                (s.st_ino, s.st_size, s.st_mtime, s.st_mtime_nsec)
+                    == (
+                        self.stat.st_ino,
+                        self.stat.st_size,
+                        self.stat.st_mtime,
+                        self.stat.st_mtime_nsec,
+                    )
+            })
+    }
 }
 
 /// The descriptors of this process open on the file `stat` describes, as

@@ -1,8 +1,9 @@
 //! One pass over the state dir: open it, walk the candidates, judge each,
 //! act on the stale ones, and count everything.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsStr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -16,6 +17,7 @@ use crate::error::Error;
 use crate::gateway::{self, Liveness};
 use crate::judge::{self, Holder, Rules, Verdict};
 use crate::lock::{self, Candidate, MAX_LOCK_BYTES, NotALock};
+use crate::profiles;
 use crate::remove::{self, Judged, Outcome};
 use crate::report::{Kept, Removed, Summary, shown};
 use crate::rows;
@@ -106,6 +108,12 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         log_liveness(liveness);
     }
     summary.liveness = liveness.as_ref().map(Liveness::as_str);
+    summary.attached_by = match &liveness {
+        Some(Liveness::Attached { by_sweeper, .. }) => {
+            Some(if *by_sweeper { "sweeper" } else { "openclaw" })
+        }
+        _ => None,
+    };
     let mut sweeper = Sweeper {
         config,
         quiet: repeat,
@@ -167,7 +175,23 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         };
         rows::sweep(root.as_fd(), &rules, &mut sweeper.summary);
     }
+    // The walk takes the state dir's descriptor; the profiles read after it.
+    let profiles_root = root.try_clone();
     walk::walk(root, &patterns, |event| sweeper.on_event(event));
+    // Which auth profiles need a re-login, now that the locks are swept; a
+    // watch pass logs only what changed (watch.rs).
+    let summary = &mut sweeper.summary;
+    let done = profiles::Sweep {
+        refresh_locks: &summary.refresh_locks,
+        dry_run: config.dry_run,
+    };
+    match profiles_root {
+        Ok(root) => summary.profiles = profiles::read(root.as_fd(), &done),
+        Err(e) => warn!(error = %e, "cannot read the auth profiles' state"),
+    }
+    if !repeat {
+        summary.profiles.iter().for_each(profiles::Profile::log);
+    }
     // Dropping the liveness releases the coordinators: a gateway may start.
     // Then the sweeper, which waits for the last closes.
     drop(liveness);
@@ -184,11 +208,26 @@ fn log_liveness(liveness: &Liveness) {
     match liveness {
         Liveness::Attached {
             coordinator,
-            pid,
-            payload,
+            by_sweeper: true,
+            ..
         } => warn!(
             liveness = liveness.as_str(),
             coordinator = &**coordinator,
+            holder = "sweeper",
+            hint = "another openclaw-lock-sweeper holds the gateway lock: a second pod's init \
+                    container or wrapper is sweeping this state dir at the same moment (two \
+                    replicas, a RollingUpdate); it sweeps, and its gateway starts after it",
+            "another sweeper holds this state dir: keeping every lock"
+        ),
+        Liveness::Attached {
+            coordinator,
+            pid,
+            payload,
+            ..
+        } => warn!(
+            liveness = liveness.as_str(),
+            coordinator = &**coordinator,
+            holder = "openclaw",
             holder_pid = *pid,
             gateway_lock = payload.as_deref(),
             hint = "another OpenClaw process runs on this state dir now (a second pod or replica, a \
@@ -201,7 +240,12 @@ fn log_liveness(liveness: &Liveness) {
             coordinators = %coordinators.join(" "),
             "no OpenClaw gateway runs on this state dir: its lock held for the sweep"
         ),
-        Liveness::Unknown { reason } => info!(
+        Liveness::Unknown { reason, warn: true } => warn!(
+            liveness = liveness.as_str(),
+            reason = &**reason,
+            "cannot ask the kernel whether a gateway runs: the holder rules alone decide"
+        ),
+        Liveness::Unknown { reason, .. } => info!(
             liveness = liveness.as_str(),
             reason = &**reason,
             "cannot ask the kernel whether a gateway runs: the holder rules alone decide"
@@ -238,19 +282,49 @@ impl Sweeper<'_> {
                     "not following symlink"
                 );
             }
-            Event::Leftover { rel } => {
+            Event::Leftover { dir, name, rel } => {
                 self.summary.scanned += 1;
                 let path = shown(rel);
-                self.summary.keep(Kept::Leftover, &path);
-                kept!(
-                    self.quiet,
-                    warn,
-                    path = &*path,
-                    "kept: a lock an interrupted sweep moved aside; it locks nothing, remove it by hand"
-                );
+                match remove::restore(dir, name) {
+                    // Back at its own name: judged now, like any lock there.
+                    Ok(Some(original)) => {
+                        let restored = rel.with_file_name(OsStr::from_bytes(original.to_bytes()));
+                        let restored = shown(&restored);
+                        warn!(
+                            path = &*path,
+                            restored = &*restored,
+                            "a lock an interrupted sweep left under its private name is back at its own name"
+                        );
+                        self.candidate(dir, &original, &restored, FileType::Unknown);
+                    }
+                    Ok(None) => {
+                        self.summary.keep(Kept::Leftover, &path);
+                        kept!(
+                            self.quiet,
+                            warn,
+                            path = &*path,
+                            "kept: a lock an interrupted sweep moved aside, its own name unknown; it locks nothing, remove it by hand"
+                        );
+                    }
+                    Err(errno) => {
+                        self.summary.keep(Kept::Leftover, &path);
+                        let why = if errno == Errno::EXIST {
+                            "its own name is taken (a live lock, maybe)".to_owned()
+                        } else {
+                            std::io::Error::from(errno).to_string()
+                        };
+                        kept!(
+                            self.quiet,
+                            warn,
+                            path = &*path,
+                            reason = &*why,
+                            "kept: a lock an interrupted sweep moved aside cannot be put back; it locks nothing, remove it by hand"
+                        );
+                    }
+                }
             }
             Event::Error(e) => {
-                self.summary.errors += 1;
+                self.summary.fail(e.path(), &e);
                 error!(error = %e, "cannot read directory");
             }
         }
@@ -260,12 +334,25 @@ impl Sweeper<'_> {
         let guard = name.to_bytes().ends_with(b".reclaim");
         match lock::read_candidate(dir, name, kind) {
             Ok(Candidate::File { fd, stat, bytes }) => {
+                let parsed = lock::parse(&bytes);
+                // An empty or cut-short file that someone holds a lock on is
+                // being written, or used as a plain lock: not a dead writer's.
+                if matches!(parsed, Err(NotALock::Torn)) && lock::held(fd.as_fd()) {
+                    self.summary.keep(Kept::Locked, path);
+                    kept!(
+                        self.quiet,
+                        info,
+                        path,
+                        "kept: an unfinished lock file that a live process holds a lock on (flock or record lock)"
+                    );
+                    return;
+                }
                 let judged = Judged::File {
                     fd,
                     stat: &stat,
                     bytes: &bytes,
                 };
-                match lock::parse(&bytes) {
+                match parsed {
                     Ok(lock) => self.signed(dir, name, path, &lock, &stat, judged, guard),
                     Err(NotALock::Torn) => {
                         let what = if guard {
@@ -334,12 +421,12 @@ impl Sweeper<'_> {
                 debug!(path, "gone before it could be read");
             }
             Err(errno) => {
-                self.summary.errors += 1;
                 let e = Error::Io {
                     op: "read",
                     path: path.to_owned(),
                     errno,
                 };
+                self.summary.fail(path, &e);
                 error!(error = %e, "cannot read candidate");
             }
         }
@@ -510,8 +597,14 @@ impl Sweeper<'_> {
             }
             Ok(Outcome::ChangedKeptAside(temp)) => {
                 self.summary.keep(Kept::Changed, path);
-                self.summary.errors += 1;
-                let aside = shown(Path::new(std::ffi::OsStr::new(&*temp.to_string_lossy())));
+                let aside = aside_path(path, &temp);
+                self.summary.fail(
+                    path,
+                    &format_args!(
+                        "the lock changed after it was judged and its path was taken meanwhile; \
+                         kept as {aside}"
+                    ),
+                );
                 error!(
                     path,
                     aside,
@@ -520,15 +613,29 @@ impl Sweeper<'_> {
                 );
             }
             Err(failed) => {
-                self.summary.errors += 1;
                 let e = Error::Io {
                     op: failed.op,
                     path: path.to_owned(),
                     errno: failed.errno,
                 };
-                error!(error = %e, kind = what.as_str(), "cannot remove stale lock");
+                self.summary.fail(path, &e);
+                match failed.aside {
+                    None => {
+                        error!(error = %e, kind = what.as_str(), "cannot remove stale lock; it is at its own name")
+                    }
+                    Some(temp) => {
+                        error!(error = %e, kind = what.as_str(), aside = &*aside_path(path, &temp),
+                        "cannot remove stale lock, nor put it back: it is under the aside name, where the next sweep puts it back")
+                    }
+                }
             }
         }
         false
     }
+}
+
+/// The private name `temp` beside the lock at `path`, as shown in the log.
+fn aside_path(path: &str, temp: &CStr) -> String {
+    let dir = Path::new(path).parent().unwrap_or(Path::new(""));
+    shown(&dir.join(OsStr::from_bytes(temp.to_bytes())))
 }

@@ -41,8 +41,13 @@ pub enum Event<'a> {
     },
     /// A symlink where a directory on the way to a match would be: not followed.
     Symlink { rel: &'a Path },
-    /// A file an interrupted sweep moved aside and did not get to remove.
-    Leftover { rel: &'a Path },
+    /// A file a sweep moved aside under a private name and did not get to
+    /// remove or put back: found in every directory the walk lists.
+    Leftover {
+        dir: BorrowedFd<'a>,
+        name: &'a CStr,
+        rel: &'a Path,
+    },
     /// A directory that could not be opened or read.
     Error(Error),
 }
@@ -369,6 +374,14 @@ fn consider(
     visit: &mut impl FnMut(Event<'_>),
 ) {
     let os_name = OsStr::from_bytes(name.to_bytes());
+    if name.to_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+        let rel = rel.join(os_name);
+        return visit(Event::Leftover {
+            dir: dir.as_fd(),
+            name,
+            rel: &rel,
+        });
+    }
     let mut is_candidate = false;
     let mut next = Vec::new();
     for &(p, i) in positions {
@@ -387,16 +400,12 @@ fn consider(
     }
     if is_candidate {
         let rel = rel.join(os_name);
-        if name.to_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
-            visit(Event::Leftover { rel: &rel });
-        } else {
-            visit(Event::Candidate {
-                dir: dir.as_fd(),
-                name,
-                rel: &rel,
-                kind,
-            });
-        }
+        visit(Event::Candidate {
+            dir: dir.as_fd(),
+            name,
+            rel: &rel,
+            kind,
+        });
     }
     if next.is_empty() {
         return;

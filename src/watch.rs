@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, error, info};
 
 use crate::config::Config;
+use crate::profiles::Profile;
 use crate::report::{self, Summary};
 use crate::sweep;
 
@@ -16,6 +17,7 @@ pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
     let signals = StopSignals::block();
     let mut total = Summary::default();
     let mut passes = 0u64;
+    let mut last: Vec<Profile> = Vec::new();
     loop {
         let started = Instant::now();
         // After the first pass, what is kept is only repeated at debug level.
@@ -29,6 +31,14 @@ pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
                     elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                     "watch pass"
                 );
+                // The first pass logged every profile; later ones log a
+                // profile's state again only when it changed.
+                let changed = pass
+                    .profiles
+                    .iter()
+                    .filter(|now| !last.iter().any(|p| p.same_failure(now)));
+                changed.filter(|_| passes > 0).for_each(Profile::log);
+                last = pass.profiles.clone();
                 total.add(&pass);
             }
             // A state dir that is gone or unreadable for a moment must not

@@ -216,6 +216,158 @@ fn a_coordinator_that_is_not_a_regular_file_is_never_free() {
         run.stderr
     );
     assert!(exists(s.join(GATEWAY_LOCK)));
+    // Beside a regular coordinator nobody holds, the one that cannot be
+    // asked still rules out free: a symlink, a FIFO, a directory.
+    let other = "tmp/openclaw-1000/gateway.0123abcd.lock.sqlite";
+    write(s.join(other), b"");
+    for make in ["symlink", "fifo", "dir"] {
+        let _ = fs::remove_file(s.join(COORDINATOR));
+        let _ = fs::remove_dir(s.join(COORDINATOR));
+        match make {
+            "symlink" => std::os::unix::fs::symlink(&target, s.join(COORDINATOR)).unwrap(),
+            "fifo" => assert!(
+                Command::new("mkfifo")
+                    .arg(s.join(COORDINATOR))
+                    .status()
+                    .unwrap()
+                    .success()
+            ),
+            _ => fs::create_dir(s.join(COORDINATOR)).unwrap(),
+        }
+        let run = sweep(s, &["--report", "json"]);
+        assert_eq!(run.code, 0, "{make}: {}", run.stderr);
+        let warn = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("liveness=\"unknown\""))
+            .unwrap_or_else(|| panic!("{make}: {}", run.stderr));
+        assert!(
+            warn.contains("WARN") && warn.contains("not a regular file"),
+            "{make}: {warn}"
+        );
+        assert!(
+            exists(s.join(GATEWAY_LOCK)),
+            "{make}: the gateway's lock was removed"
+        );
+    }
+}
+
+#[test]
+fn an_include_that_reaches_tmp_is_refused_and_watch_mode_never_removes_the_gateways_files() {
+    let dir = seeded();
+    let s = dir.path();
+    let mut holder = hold_exclusive(&s.join(COORDINATOR));
+    for pattern in [
+        "tmp/*/*.lock",
+        "tmp/openclaw-1000/gateway.state.lock",
+        "**/*.lock",
+        "t*/*/*.lock",
+    ] {
+        let run = sweep(
+            s,
+            &["--watch", "50ms", "--min-age", "1s", "--include", pattern],
+        );
+        assert_eq!(run.code, 2, "{pattern}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!(
+                "invalid include pattern {pattern:?}: it reaches tmp/"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(exists(s.join(GATEWAY_LOCK)));
+    }
+    // A pattern for another directory is fine.
+    let run = sweep(s, &["--include", "locks/**/*.lck", "--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    drop(holder._stdin);
+    holder.child.wait().unwrap();
+}
+
+#[test]
+fn a_second_sweeper_holding_the_gateway_lock_is_told_apart_from_a_live_openclaw() {
+    let dir = seeded();
+    let s = dir.path();
+    // What another sweeper holds: an open-file-description write lock over
+    // SQLite's lock bytes (the kernel reports its pid as -1).
+    let script = "import fcntl, os, struct, sys\n\
+        fd = os.open(sys.argv[1], os.O_RDWR)\n\
+        lock = struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0x40000000, 512, 0)\n\
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)\n\
+        print('held', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .arg(s.join(COORDINATOR))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "held\n");
+    let run = sweep(s, &["--report", "json"]);
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["liveness"], "attached");
+    assert_eq!(report["attached_by"], "sweeper");
+    assert!(
+        run.stderr.contains("another sweeper holds this state dir"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("RollingUpdate, a `kubectl debug`"),
+        "{}",
+        run.stderr
+    );
+    assert!(exists(s.join(GATEWAY_LOCK)));
+    // OpenClaw's own (SQLite's POSIX lock): the other message.
+    let mut holder = hold_exclusive(&s.join(COORDINATOR));
+    let run = sweep(s, &["--report", "json"]);
+    drop(holder._stdin);
+    holder.child.wait().unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["attached_by"], "openclaw");
+    assert!(
+        run.stderr.contains("a live OpenClaw holds this state dir"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_coordinator_the_sweeper_cannot_open_is_a_warning_with_the_uid_hint() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the sweeper as another uid");
+        return;
+    }
+    let dir = seeded();
+    let s = dir.path();
+    fs::set_permissions(
+        s.join(COORDINATOR),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let run = sweep_unprivileged(s, &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("liveness="))
+        .unwrap();
+    assert!(
+        line.contains("WARN") && line.contains("liveness=\"unknown\""),
+        "{line}"
+    );
+    assert!(
+        line.contains("Permission denied") && line.contains("runAsUser"),
+        "{line}"
+    );
 }
 
 #[test]

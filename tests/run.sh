@@ -15,6 +15,12 @@ cd "$(dirname "$0")/.."
 for tool in node npm unshare; do
     command -v "$tool" >/dev/null || { echo "tests/run.sh: '$tool' is required (the real-OpenClaw tests)" >&2; exit 1; }
 done
+# strace injects the faults of tests/stranded.rs (a failed unlink, a failed
+# re-read, a delayed removal); installed from Debian where it is missing.
+if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
+fi
 cargo test --locked
 cargo build --locked --quiet
 cache=$(bash tests/openclaw/install.sh)

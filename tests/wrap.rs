@@ -294,3 +294,38 @@ fn closed_standard_descriptors_are_opened_on_dev_null_and_sigpipe_is_the_command
         "SigIgn {ignored:x}"
     );
 }
+
+#[test]
+fn installs_at_once_as_the_same_pid_each_put_a_whole_copy_in_place() {
+    // Pid 1 of two containers that share the volume: each install runs as
+    // pid 1 of its own PID namespace.
+    if !is_root() {
+        eprintln!("skipped: unshare --pid needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                Command::new("unshare")
+                    .args(["--pid", "--fork", BIN, "--install"])
+                    .arg(dir.path())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let installed = dir.path().join("openclaw-lock-sweeper");
+        assert_eq!(fs::read(&installed).unwrap(), fs::read(BIN).unwrap());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "round {round}: a temporary was left");
+    }
+}

@@ -5,7 +5,8 @@
 // (`prepareSessionCostUsageRefreshLock(agent).acquire()`, a row in the
 // agent's openclaw-agent.sqlite). Needs node:sqlite: run it with the Node
 // install.sh puts beside the releases. OPENCLAW_STATE_DIR is the caller's.
-// Usage: node rows.mjs INSTALL_DIR KIND... (gateway, usage: agent "main",
+// Usage: node rows.mjs INSTALL_DIR KIND... (gateway; restart: the gateway lock
+// taken and released, the process living on; usage: agent "main";
 // oauth:PATH: an OAuth refresh lock, OpenClaw's SDK file lock, at PATH)
 // Takes each in turn and prints one JSON line {pid, host, gateway: {ok,
 // elapsedMs, message}, usage: {acquired}, oauth: {ok, message}}. Then holds what it got until
@@ -28,6 +29,14 @@ for (const kind of kinds) {
     } catch (err) {
       got.gateway = { ok: false, message: err.message, elapsedMs: performance.now() - started };
     }
+  } else if (kind === "restart") {
+    // The in-process restart window: runGatewayLoop releases the whole
+    // gateway lock (lease row, lock files, coordinators) and lives on, as
+    // pid 1, until it takes it again.
+    const { fn: acquireGatewayLock } = await loadDistFunction(installDir, "acquireGatewayLock");
+    const lock = await acquireGatewayLock({ env: process.env, port: 18789, listenerMode: "foreground", supervisor: null });
+    await lock.release();
+    got.restart = { released: true };
   } else if (kind === "usage") {
     const { fn: prepare } = await loadDistFunction(installDir, "prepareSessionCostUsageRefreshLock");
     const lock = prepare("main");

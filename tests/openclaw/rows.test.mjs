@@ -44,6 +44,7 @@ function lockRows(state) {
     const { DatabaseSync } = require("node:sqlite");
     const [state] = process.argv.slice(1);
     const read = (file, sql) => {
+      if (!require("node:fs").existsSync(file)) return [];
       try {
         const db = new DatabaseSync(file, { readOnly: true });
         try { return db.prepare(sql).all(); } finally { db.close(); }
@@ -158,5 +159,21 @@ for (const version of VERSIONS.filter(hasOwnerLease)) {
     await gateway.kill();
     const again = once(version, state, "pod-a", ["gateway"]);
     assert.equal(again.gateway.ok, true, again.gateway.message);
+  });
+
+  test(`openclaw@${version}: in the in-process restart window (lock released, pid 1 alive) the coordinator is free and no lease row is left`, async (t) => {
+    const state = newState("openclaw-rows-");
+    t.after(() => rmSync(state, { recursive: true, force: true }));
+    const gateway = await startPid1(NODE_NEW, script, [install(version), "restart"], { env: envOf(state), wrap: asHost("pod-a"), unshareArgs: ["--uts"] });
+    const line = await gateway.line(0);
+    assert.deepEqual([line.pid, line.restart], [1, { released: true }]);
+    const run = sweep(state);
+    const alive = gateway.child.exitCode === null;
+    await gateway.kill();
+    assert.ok(alive, "the restarting gateway lived through the sweep");
+    assert.equal(run.code, 0, JSON.stringify(run.events));
+    assert.equal(run.report.liveness, "free", "free while the gateway restarts in process");
+    assert.deepEqual(run.report.rows, [], "its release deleted the lease before it let the coordinator go");
+    assert.deepEqual(lockRows(state).leases, []);
   });
 }

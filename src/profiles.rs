@@ -1,0 +1,508 @@
+//! Which case the operator is in (issue 25): a stale refresh lock, which a
+//! sweep cures, or a burned refresh token, which only a re-login cures. Both
+//! make OpenClaw fall back from a profile; OpenClaw records which one in each
+//! auth profile's failure state (`usageStats[<profile id>]`, 2026.9.x):
+//!
+//! - the shared store, when `state/openclaw.sqlite`'s `config_machine_state`
+//!   row `auth.sharedStore` is `{"location":"state-db"}`: the row
+//!   `authProfiles.state` there;
+//! - each agent's `agents/<id>/agent/openclaw-agent.sqlite`, table
+//!   `auth_profile_state`, row `primary` (agent `main`'s holds the shared
+//!   store of installs not yet moved to the state database);
+//! - older installs: `agents/<id>/agent/auth-state.json`.
+//!
+//! A permanent failure (`disabledReason: "auth_permanent"`, which stays on
+//! disk after its window ends; or `cooldownReason: "auth_permanent"` with
+//! `cooldownClassification: "wham_account_dead"`) needs a re-login; a
+//! transient one (`cooldownReason` `auth` or `timeout`) does not.
+//!
+//! The neighbouring rows hold the tokens in plain text: they are never
+//! selected. Only a profile's `provider` is asked of SQLite (`json_extract`),
+//! and only when the id does not name it.
+
+use std::ffi::CStr;
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::fs::{FileType, Mode, OFlags};
+use serde_json::{Value, json};
+use tracing::{debug, info, warn};
+
+use crate::report::shown;
+use crate::sqlite::{self, Database};
+
+/// The state JSON is a few hundred bytes per profile; anything larger than
+/// this is not read.
+const MAX_STATE_BYTES: i64 = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Only `openclaw models auth login` cures it.
+    Permanent,
+    /// A cooldown that ends by itself.
+    Transient,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Permanent => "permanent",
+            State::Transient => "transient",
+        }
+    }
+}
+
+/// One auth profile with a failure recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub id: String,
+    pub provider: Option<String>,
+    pub state: State,
+    /// As OpenClaw recorded it: `auth_permanent`, `wham_account_dead`,
+    /// `auth`, `timeout`.
+    pub reason: String,
+    /// `lastFailureAt`, milliseconds since the epoch.
+    pub at: Option<i64>,
+    /// Where it was read, relative to the state dir.
+    pub source: String,
+    /// What to do: the re-login command, or why none is needed.
+    pub hint: String,
+}
+
+impl Profile {
+    /// The same failure as `other` (a watch pass logs only what changed).
+    pub fn same_failure(&self, other: &Profile) -> bool {
+        (&self.source, &self.id, self.state, &self.reason, self.at)
+            == (
+                &other.source,
+                &other.id,
+                other.state,
+                &other.reason,
+                other.at,
+            )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "provider": self.provider,
+            "state": self.state.as_str(),
+            "reason": self.reason,
+            "at": self.at,
+            "source": self.source,
+            "hint": self.hint,
+        })
+    }
+
+    /// Logs the profile: WARN for a dead token, INFO for a cooldown.
+    pub fn log(&self) {
+        let failed_at = self.at.map(utc);
+        match self.state {
+            State::Permanent => warn!(
+                profile = &*self.id,
+                provider = self.provider.as_deref(),
+                reason = &*self.reason,
+                failed_at = failed_at.as_deref(),
+                source = &*self.source,
+                hint = &*self.hint,
+                "auth profile needs a re-login: its refresh token is dead, and no sweep can fix that"
+            ),
+            State::Transient => info!(
+                profile = &*self.id,
+                provider = self.provider.as_deref(),
+                reason = &*self.reason,
+                failed_at = failed_at.as_deref(),
+                source = &*self.source,
+                hint = &*self.hint,
+                "auth profile in a transient cooldown: no re-login needed"
+            ),
+        }
+    }
+}
+
+/// What this sweep did that bears on the profiles.
+pub struct Sweep<'a> {
+    /// Swept paths under `locks/oauth-refresh/`.
+    pub refresh_locks: &'a [String],
+    pub dry_run: bool,
+}
+
+/// The profiles of the state dir at `root` with a failure recorded, read
+/// only. A source that cannot be read is logged and skipped.
+pub fn read(root: BorrowedFd, sweep: &Sweep) -> Vec<Profile> {
+    let mut found = Vec::new();
+    if let Some(state) = sqlite::open_dir(root, c"state") {
+        shared(state.as_fd(), sweep, &mut found);
+    }
+    let Some(agents) = sqlite::open_dir(root, c"agents") else {
+        return found;
+    };
+    let Ok(mut entries) = rustix::fs::Dir::read_from(&agents) else {
+        return found;
+    };
+    let mut ids: Vec<_> = entries
+        .by_ref()
+        .filter_map(Result::ok)
+        .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
+        .map(|e| e.file_name().to_owned())
+        .collect();
+    ids.sort();
+    for id in ids {
+        let Some(dir) = sqlite::open_dir(agents.as_fd(), &id)
+            .and_then(|dir| sqlite::open_dir(dir.as_fd(), c"agent"))
+        else {
+            continue;
+        };
+        let agent = shown(std::path::Path::new(std::ffi::OsStr::new(
+            &*id.to_string_lossy(),
+        )));
+        agent_store(dir.as_fd(), &agent, sweep, &mut found);
+    }
+    found
+}
+
+/// The shared store in the state database, when the state database owns it.
+fn shared(dir: BorrowedFd, sweep: &Sweep, found: &mut Vec<Profile>) {
+    const NAME: &CStr = c"openclaw.sqlite";
+    const PATH: &str = "state/openclaw.sqlite";
+    let Some(db) = open(dir, NAME, PATH) else {
+        return;
+    };
+    let read = |key: &str| {
+        cell(
+            &db,
+            "value_json",
+            "config_machine_state",
+            &format!("state_key = '{key}'"),
+        )
+    };
+    let location = read("auth.sharedStore");
+    let owned = location
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .is_some_and(|v| v.get("location").and_then(Value::as_str) == Some("state-db"));
+    if !owned {
+        return;
+    }
+    let Some(state) = read("authProfiles.state") else {
+        return;
+    };
+    let provider = |id: &str| {
+        provider_field(
+            &db,
+            "SELECT json_extract(value_json, ?1) FROM config_machine_state \
+             WHERE state_key = 'authProfiles.store'",
+            id,
+        )
+    };
+    let profiles = judge(&state, PATH, None, provider, sweep);
+    if db.read_still_valid(dir, NAME) {
+        found.extend(profiles);
+    } else {
+        debug!(
+            path = PATH,
+            "changed while read; the next sweep reads its profiles"
+        );
+    }
+}
+
+/// One agent's own store: its database, or, in installs before it, its
+/// `auth-state.json`.
+fn agent_store(dir: BorrowedFd, agent: &str, sweep: &Sweep, found: &mut Vec<Profile>) {
+    const NAME: &CStr = c"openclaw-agent.sqlite";
+    let path = format!("agents/{agent}/agent/openclaw-agent.sqlite");
+    // Agent `main`'s store is the default one: its command needs no --agent.
+    let owner = (agent != "main").then_some(agent);
+    if !exists(dir, NAME) {
+        let path = format!("agents/{agent}/agent/auth-state.json");
+        if let Some(state) = legacy_file(dir, &path) {
+            found.extend(judge(&state, &path, owner, |_| None, sweep));
+        }
+        return;
+    }
+    let Some(db) = open(dir, NAME, &path) else {
+        return;
+    };
+    let Some(state) = cell(
+        &db,
+        "state_json",
+        "auth_profile_state",
+        "state_key = 'primary'",
+    ) else {
+        return;
+    };
+    let provider = |id: &str| {
+        provider_field(
+            &db,
+            "SELECT json_extract(store_json, ?1) FROM auth_profile_store \
+             WHERE store_key = 'primary'",
+            id,
+        )
+    };
+    let profiles = judge(&state, &path, owner, provider, sweep);
+    if db.read_still_valid(dir, NAME) {
+        found.extend(profiles);
+    } else {
+        debug!(
+            path,
+            "changed while read; the next sweep reads its profiles"
+        );
+    }
+}
+
+fn open(dir: BorrowedFd, name: &CStr, path: &str) -> Option<Database> {
+    match sqlite::open_read_only(dir, name, path) {
+        Ok(db) => db,
+        Err(refused) => {
+            warn!(path, reason = %refused, "cannot read this OpenClaw database; its auth profiles' state is not reported");
+            None
+        }
+    }
+}
+
+/// The text `column` of the row of `table` that `row` selects, when it is
+/// no larger than MAX_STATE_BYTES; `None` when there is none (or no such
+/// table: a release without it).
+fn cell(db: &Database, column: &str, table: &str, row: &str) -> Option<String> {
+    let sql = format!(
+        "SELECT CASE WHEN length({column}) <= {MAX_STATE_BYTES} THEN {column} END, \
+         length({column}) FROM {table} WHERE {row}"
+    );
+    let result = db.conn.query_row(&sql, [], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+    });
+    match result {
+        Ok((Some(text), _)) => Some(text),
+        Ok((None, size)) => {
+            warn!(
+                path = &*db.path,
+                table,
+                size,
+                max = MAX_STATE_BYTES,
+                "auth profile state too large; not read"
+            );
+            None
+        }
+        Err(rusqlite::Error::QueryReturnedNoRows) => None,
+        Err(e) if e.to_string().starts_with("no such table") => None,
+        Err(e) => {
+            warn!(path = &*db.path, table, reason = %e, "cannot read the auth profile state");
+            None
+        }
+    }
+}
+
+/// The `provider` field of profile `id` in its store, as SQLite extracts it:
+/// the rest of the store (the tokens) never leaves SQLite.
+fn provider_field(db: &Database, sql: &str, id: &str) -> Option<String> {
+    if id.contains(['"', '\\']) {
+        return None;
+    }
+    let path = format!("$.profiles.\"{id}\".provider");
+    db.conn
+        .query_row(sql, [path], |r| r.get::<_, Option<String>>(0))
+        .ok()
+        .flatten()
+        .filter(|p| valid_provider(p))
+}
+
+/// OpenClaw's provider ids: short, lower-case words with `-`, `_`, `.`.
+fn valid_provider(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 64
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// `auth-state.json`, opened without following a symlink, when it is a
+/// regular file no larger than MAX_STATE_BYTES.
+fn legacy_file(dir: BorrowedFd, path: &str) -> Option<String> {
+    let fd = rustix::fs::openat(
+        dir,
+        c"auth-state.json",
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile
+        || stat.st_size > MAX_STATE_BYTES
+    {
+        warn!(
+            path,
+            size = stat.st_size,
+            "auth profile state not a regular file of a sane size; not read"
+        );
+        return None;
+    }
+    let mut text = String::new();
+    let mut file = std::fs::File::from(fd);
+    match file
+        .by_ref()
+        .take(MAX_STATE_BYTES as u64)
+        .read_to_string(&mut text)
+    {
+        Ok(_) => Some(text),
+        Err(e) => {
+            warn!(path, reason = %e, "cannot read the auth profile state");
+            None
+        }
+    }
+}
+
+/// The profiles of one state document (`{"usageStats": {...}}`) that have a
+/// failure recorded; those without are logged at debug level.
+fn judge(
+    state: &str,
+    source: &str,
+    agent: Option<&str>,
+    provider: impl Fn(&str) -> Option<String>,
+    sweep: &Sweep,
+) -> Vec<Profile> {
+    let Ok(state) = serde_json::from_str::<Value>(state) else {
+        warn!(
+            path = source,
+            "auth profile state is not JSON; its profiles are not reported"
+        );
+        return Vec::new();
+    };
+    let Some(stats) = state.get("usageStats").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut profiles = Vec::new();
+    for (id, entry) in stats {
+        let Some((state, reason)) = classify(entry) else {
+            debug!(
+                profile = &**id,
+                source, "auth profile: no auth failure recorded"
+            );
+            continue;
+        };
+        let provider = provider(id).or_else(|| {
+            id.split_once(':')
+                .map(|(p, _)| p.to_owned())
+                .filter(|p| valid_provider(p))
+        });
+        let hint = match state {
+            State::Permanent => format!(
+                "run `{}`; the sweep cannot fix this",
+                login_command(provider.as_deref(), id, agent)
+            ),
+            State::Transient => transient_hint(provider.as_deref(), id, sweep),
+        };
+        profiles.push(Profile {
+            id: id.clone(),
+            provider,
+            state,
+            reason: reason.to_owned(),
+            at: entry.get("lastFailureAt").and_then(Value::as_i64),
+            source: source.to_owned(),
+            hint,
+        });
+    }
+    profiles
+}
+
+/// Permanent or transient, and the reason recorded; `None` for no auth
+/// failure (none at all, or another kind: rate limits, billing).
+fn classify(entry: &Value) -> Option<(State, &'static str)> {
+    let field = |name| entry.get(name).and_then(Value::as_str);
+    if field("disabledReason") == Some("auth_permanent") {
+        return Some((State::Permanent, "auth_permanent"));
+    }
+    match (field("cooldownReason"), field("cooldownClassification")) {
+        (Some("auth_permanent"), Some("wham_account_dead")) => {
+            Some((State::Permanent, "wham_account_dead"))
+        }
+        (Some("auth"), _) => Some((State::Transient, "auth")),
+        (Some("timeout"), _) => Some((State::Transient, "timeout")),
+        _ => None,
+    }
+}
+
+/// `openclaw models auth login --provider <p> --profile-id '<id>'`, quoted
+/// for a POSIX shell.
+fn login_command(provider: Option<&str>, id: &str, agent: Option<&str>) -> String {
+    let mut command = String::from("openclaw models auth login");
+    if let Some(provider) = provider {
+        command.push_str(&format!(" --provider {provider}"));
+    }
+    command.push_str(&format!(" --profile-id {}", quoted(id)));
+    if let Some(agent) = agent {
+        command.push_str(&format!(" --agent {}", quoted(agent)));
+    }
+    command
+}
+
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn transient_hint(provider: Option<&str>, id: &str, sweep: &Sweep) -> String {
+    let own = provider.map(|p| format!("locks/oauth-refresh/{}", refresh_lock_name(p, id)));
+    let removed = if sweep.dry_run {
+        "this sweep would remove"
+    } else {
+        "this sweep removed"
+    };
+    match own.filter(|own| sweep.refresh_locks.iter().any(|l| l.starts_with(&**own))) {
+        Some(lock) => format!(
+            "no re-login needed: the stale refresh lock {removed} ({lock}) was the cause; \
+             the cooldown ends by itself"
+        ),
+        None if !sweep.refresh_locks.is_empty() => format!(
+            "no re-login needed: a stale refresh lock {removed} was the likely cause; \
+             the cooldown ends by itself"
+        ),
+        None => "no re-login needed: the cooldown ends by itself".to_owned(),
+    }
+}
+
+/// The file name OpenClaw gives the refresh lock of one profile
+/// (`resolveOAuthRefreshLockPath`): `lock-` and two 64-bit FNV-1a-style
+/// digests of `JSON.stringify([provider, profileId])`.
+pub fn refresh_lock_name(provider: &str, id: &str) -> String {
+    const PRIME: u64 = 1_099_511_628_211;
+    let key = serde_json::to_string(&[provider, id]).expect("strings serialize");
+    let (mut left, mut right) = (14_695_981_039_346_656_037u64, 11_160_318_154_034_397_263u64);
+    for &byte in key.as_bytes() {
+        left = (left ^ u64::from(byte)).wrapping_mul(PRIME);
+        right = (right ^ (u64::from(byte) + 11_400_714_819_323_198_485)).wrapping_mul(PRIME);
+    }
+    format!("lock-{left:016x}{right:016x}")
+}
+
+fn exists(dir: BorrowedFd, name: &CStr) -> bool {
+    rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
+}
+
+/// Milliseconds since the epoch as `2026-12-06T04:38:15Z`.
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = crate::report::civil_from_days(secs.div_euclid(86_400).max(0) as u64);
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_lock_names_are_openclaws() {
+        // resolveOAuthRefreshLockPath of OpenClaw 2026.9.6, run on Node 26.
+        assert_eq!(
+            refresh_lock_name("openai-codex", "openai-codex:default"),
+            "lock-7b9da1f0ba485a46aaec13e8c09ceb27"
+        );
+        assert_eq!(
+            refresh_lock_name("openai-codex", "openai-codex:dead@example.com"),
+            "lock-7f15a5337e56f2607c636e4f0ee89bb8"
+        );
+    }
+}
