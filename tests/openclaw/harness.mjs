@@ -97,8 +97,10 @@ export const APPLIES = {
   gatewayCoordinator: (v) => hasKind(v, "coordinator:*.*.lock.sqlite"),
   // The usage refresh lock as a SQLite row instead of a file.
   usageLockRow: (v) => hasKind(v, "lock-row:session-cost-usage/refresh-lock"),
-  // The default lock paths and the settings store read from 2026.9.6's dist.
-  paths96: (v) => compareVersions(asPinned(v), "2026.9.6") >= 0,
+  // What was read from, and shown with, 2026.9.6's dist (its default lock
+  // paths, the settings store, the SQLite auth profile store): the releases
+  // tested as 2026.9.6 or a newer pinned one.
+  since96: (v) => compareVersions(asPinned(v), "2026.9.6") >= 0,
 };
 
 /**

@@ -111,7 +111,7 @@ for (const version of VERSIONS) {
 }
 
 // 1b. Torn locks at the other default lock paths of 2026.9.6 (issue 11, point 4).
-for (const [version, skip] of releases("paths96", "staleModes")) {
+for (const [version, skip] of releases("since96", "staleModes")) {
   test(`openclaw@${version}: torn locks at every 9.6 default lock path beyond oauth-refresh`, { skip }, async (t) => {
     const state = newState();
     cleanup(t, state);
@@ -230,7 +230,7 @@ for (const [version, skip] of releases("reclaimGuard")) {
 
 // 3. Legacy directory locks: proper-lockfile's `settings.json.lock/` (5.22 via
 // pi-coding-agent, 7.1 bundled) left on the volume, met by 2026.9.6.
-for (const [version, skip] of releases("paths96")) {
+for (const [version, skip] of releases("since96")) {
   test(`openclaw@${version}: a legacy settings.json.lock/ directory stops 9.6's settings lock until swept`, { skip }, async (t) => {
     // OpenClaw's settings store (FileSettingsStorage.withLock, for
     // <agentDir>/settings.json) calls acquireFileLockSyncWithRetry, which is
