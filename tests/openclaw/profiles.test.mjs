@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
-import { LATEST, NODE_NEW, cleanEnv, here, holdAndKill, install, mkdirp, newState, ocCall, sweep } from "./harness.mjs";
+import { NODE_NEW, cleanEnv, here, holdAndKill, install, mkdirp, newState, ocCall, releases, sweep } from "./harness.mjs";
 
 const script = path.join(here, "profiles.mjs");
 const SENTINEL = "SENTINEL-TOKEN-never-printed";
@@ -58,67 +58,69 @@ function usageStats(state) {
   return JSON.parse(r.stdout)?.usageStats ?? {};
 }
 
-test(`openclaw@${LATEST}: a dead refresh token is named with its re-login command, a lock-caused cooldown needs none`, async (t) => {
-  const version = LATEST;
-  const state = newState("openclaw-profiles-");
-  t.after(() => rmSync(state, { recursive: true, force: true }));
-  openclaw(version, state, "store", [`${DEAD}:auth_permanent`, `${COOL}:auth`]);
-  // The refresh lock of the cooling profile, as OpenClaw names it, held by a
-  // gateway (pid 1 of its container) that was then SIGKILLed.
-  const lock = ocCall(version, "resolveOAuthRefreshLockPath", ["anthropic", COOL], envOf(state));
-  assert.equal(lock.ok, true, JSON.stringify(lock));
-  mkdirp(path.dirname(lock.value));
-  const held = await holdAndKill(version, [lock.value]);
-  const lockRel = path.relative(state, held.held[0]);
+// The SQLite auth profile store as read from 2026.9.6.
+for (const [version, skip] of releases("since96")) {
+  test(`openclaw@${version}: a dead refresh token is named with its re-login command, a lock-caused cooldown needs none`, { skip }, async (t) => {
+    const state = newState("openclaw-profiles-");
+    t.after(() => rmSync(state, { recursive: true, force: true }));
+    openclaw(version, state, "store", [`${DEAD}:auth_permanent`, `${COOL}:auth`]);
+    // The refresh lock of the cooling profile, as OpenClaw names it, held by a
+    // gateway (pid 1 of its container) that was then SIGKILLed.
+    const lock = ocCall(version, "resolveOAuthRefreshLockPath", ["anthropic", COOL], envOf(state));
+    assert.equal(lock.ok, true, JSON.stringify(lock));
+    mkdirp(path.dirname(lock.value));
+    const held = await holdAndKill(version, [lock.value]);
+    const lockRel = path.relative(state, held.held[0]);
 
-  // profiles.mjs exits without closing OpenClaw's database, as a killed
-  // gateway: its last writes are only in the -wal, which the sweep must read.
-  const before = snapshot(state);
-  assert.deepEqual(before.map(([name]) => name), ["openclaw.sqlite", "openclaw.sqlite-wal", "openclaw.sqlite-shm"]);
-  assert.ok(!readFileSync(path.join(state, "state", "openclaw.sqlite")).includes("disabledReason"), "the failure state is only in the -wal");
+    // profiles.mjs exits without closing OpenClaw's database, as a killed
+    // gateway: its last writes are only in the -wal, which the sweep must read.
+    const before = snapshot(state);
+    assert.deepEqual(before.map(([name]) => name), ["openclaw.sqlite", "openclaw.sqlite-wal", "openclaw.sqlite-shm"]);
+    assert.ok(!readFileSync(path.join(state, "state", "openclaw.sqlite")).includes("disabledReason"), "the failure state is only in the -wal");
 
-  const run = sweep(state);
-  assert.equal(run.code, 0, JSON.stringify(run.events));
-  assert.deepEqual(run.report.swept_paths, [{ path: lockRel, kind: "lock" }]);
-  assert.deepEqual(
-    run.report.profiles.map((p) => [p.id, p.provider, p.state, p.reason, p.source]),
-    [
-      [COOL, "anthropic", "transient", "auth", "state/openclaw.sqlite"],
-      [DEAD, "openai-codex", "permanent", "auth_permanent", "state/openclaw.sqlite"],
-    ],
-  );
-  const [cool, dead] = run.report.profiles;
-  assert.equal(dead.hint, `run \`${COMMAND}\`; the sweep cannot fix this`);
-  assert.equal(
-    cool.hint,
-    `no re-login needed: the stale refresh lock this sweep removed (${lockRel.replace(/\.lock$/, "")}) was the cause; the cooldown ends by itself`,
-  );
-  const warn = run.events.find((e) => e.level === "WARN" && e.profile === DEAD);
-  assert.ok(warn, JSON.stringify(run.events));
-  assert.match(warn.message, /re-login.*no sweep can fix that/);
-  assert.ok(warn.hint.includes(COMMAND), warn.hint);
-  const info = run.events.find((e) => e.level === "INFO" && e.profile === COOL);
-  assert.ok(info, JSON.stringify(run.events));
-  assert.match(info.message, /no re-login needed/);
-  // The profile's WARN/INFO come after the lock is gone, before the gateway's first turn.
-  const removedAt = run.events.findIndex((e) => e.message === "removed stale lock");
-  assert.ok(removedAt >= 0 && removedAt < run.events.indexOf(info), JSON.stringify(run.events));
-  const out = JSON.stringify(run.events) + JSON.stringify(run.report);
-  assert.ok(!out.includes(SENTINEL), "a token reached the sweeper's output");
-  assert.deepEqual(snapshot(state), before, "the state database is left byte for byte");
-  const stats = usageStats(state);
-  t.diagnostic(`OpenClaw's state: ${JSON.stringify(stats)}`);
-  assert.equal(stats[DEAD].disabledReason, "auth_permanent");
-  assert.equal(stats[COOL].cooldownReason, "auth");
-  assert.equal(dead.at, stats[DEAD].lastFailureAt);
-  assert.equal(warn.failed_at, new Date(stats[DEAD].lastFailureAt).toISOString().replace(/\.\d+Z$/, "Z"));
+    const run = sweep(state);
+    assert.equal(run.code, 0, JSON.stringify(run.events));
+    assert.deepEqual(run.report.swept_paths, [{ path: lockRel, kind: "lock" }]);
+    assert.deepEqual(
+      run.report.profiles.map((p) => [p.id, p.provider, p.state, p.reason, p.source]),
+      [
+        [COOL, "anthropic", "transient", "auth", "state/openclaw.sqlite"],
+        [DEAD, "openai-codex", "permanent", "auth_permanent", "state/openclaw.sqlite"],
+      ],
+    );
+    const [cool, dead] = run.report.profiles;
+    assert.equal(dead.hint, `run \`${COMMAND}\`; the sweep cannot fix this`);
+    assert.equal(
+      cool.hint,
+      `no re-login needed: the stale refresh lock this sweep removed (${lockRel.replace(/\.lock$/, "")}) was the cause; the cooldown ends by itself`,
+    );
+    const warn = run.events.find((e) => e.level === "WARN" && e.profile === DEAD);
+    assert.ok(warn, JSON.stringify(run.events));
+    assert.match(warn.message, /re-login.*no sweep can fix that/);
+    assert.ok(warn.hint.includes(COMMAND), warn.hint);
+    const info = run.events.find((e) => e.level === "INFO" && e.profile === COOL);
+    assert.ok(info, JSON.stringify(run.events));
+    assert.match(info.message, /no re-login needed/);
+    // The profile's WARN/INFO come after the lock is gone, before the gateway's first turn.
+    const removedAt = run.events.findIndex((e) => e.message === "removed stale lock");
+    assert.ok(removedAt >= 0 && removedAt < run.events.indexOf(info), JSON.stringify(run.events));
+    const out = JSON.stringify(run.events) + JSON.stringify(run.report);
+    assert.ok(!out.includes(SENTINEL), "a token reached the sweeper's output");
+    assert.deepEqual(snapshot(state), before, "the state database is left byte for byte");
+    const stats = usageStats(state);
+    t.diagnostic(`OpenClaw's state: ${JSON.stringify(stats)}`);
+    assert.equal(stats[DEAD].disabledReason, "auth_permanent");
+    assert.equal(stats[COOL].cooldownReason, "auth");
+    assert.equal(dead.at, stats[DEAD].lastFailureAt);
+    assert.equal(warn.failed_at, new Date(stats[DEAD].lastFailureAt).toISOString().replace(/\.\d+Z$/, "Z"));
 
-  // `openclaw models auth login` stores the profile again and resets its state.
-  openclaw(version, state, "relogin", [`${DEAD}:-`, `${COOL}:-`]);
-  assert.equal(usageStats(state)[DEAD].errorCount, 0);
-  const after = sweep(state);
-  assert.equal(after.code, 0, JSON.stringify(after.events));
-  assert.deepEqual(after.report.profiles, []);
-  assert.deepEqual(after.events.filter((e) => e.profile && e.level !== "DEBUG"), []);
-  assert.ok(!JSON.stringify(after).includes(SENTINEL));
-});
+    // `openclaw models auth login` stores the profile again and resets its state.
+    openclaw(version, state, "relogin", [`${DEAD}:-`, `${COOL}:-`]);
+    assert.equal(usageStats(state)[DEAD].errorCount, 0);
+    const after = sweep(state);
+    assert.equal(after.code, 0, JSON.stringify(after.events));
+    assert.deepEqual(after.report.profiles, []);
+    assert.deepEqual(after.events.filter((e) => e.profile && e.level !== "DEBUG"), []);
+    assert.ok(!JSON.stringify(after).includes(SENTINEL));
+  });
+}

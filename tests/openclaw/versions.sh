@@ -1,8 +1,10 @@
-# The OpenClaw releases the real-code tests pin (sourced by install.sh and read by wedge.test.mjs).
+# The OpenClaw releases the real-code tests pin (sourced by install.sh, read by harness.mjs);
+# OPENCLAW_TEST_VERSIONS replaces the list for a run (install.sh).
 # 2026.5.22: the last release whose file lock records no `starttime`: a pid-1 lock wedges it forever.
 # 2026.7.1:  the line OpenClaw's own Kubernetes docs pin; records `starttime`.
 # 2026.9.6:  the latest release when this was written.
 OPENCLAW_VERSIONS="2026.5.22 2026.7.1 2026.9.6"
+# The releases that write the locks of the upgrade tests (no starttime): always installed.
 OPENCLAW_WEDGING_VERSIONS="2026.5.22"
 # Node for the releases that need a newer runtime than the one running the
 # tests: 2026.9.6's gateway lock uses node:sqlite (Node >= 24.16). The npm

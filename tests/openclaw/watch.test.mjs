@@ -17,15 +17,14 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { startPid1 } from "./harness.mjs";
+import { VERSIONS as ALL, startPid1 } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.SWEEPER_BIN;
 const cache = process.env.OPENCLAW_REAL_CACHE;
 assert.ok(bin && existsSync(bin) && cache && existsSync(cache), "SWEEPER_BIN and OPENCLAW_REAL_CACHE must be set");
-const pins = readFileSync(path.join(here, "versions.sh"), "utf8");
-const listed = (name) => pins.match(new RegExp(`^${name}="([^"]*)"`, "m"))[1].split(/\s+/);
-const VERSIONS = [listed("OPENCLAW_WEDGING_VERSIONS")[0], listed("OPENCLAW_VERSIONS").at(-1)];
+// The oldest and the newest release under test.
+const VERSIONS = [...new Set([ALL[0], ALL.at(-1)])];
 const MIN_AGE_MS = 2000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

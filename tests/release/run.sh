@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What of the release (.github/workflows/release.yml) can run here, without a
 # registry to push to, OIDC or an arm64 runner:
-#   1. both workflows lint clean with actionlint (and shellcheck on their
+#   1. the workflows lint clean with actionlint (and shellcheck on their
 #      run: scripts);
 #   2. an SBOM of the project (CycloneDX, from Cargo.lock) is generated and
 #      names this crate and its dependencies;
@@ -44,7 +44,7 @@ echo "release tools ready in $((SECONDS - start)) s"
 echo "== actionlint"
 PATH="$venv/bin:$PATH" actionlint -version | head -n1
 PATH="$venv/bin:$PATH" actionlint -color=false -shellcheck="$venv/bin/shellcheck" \
-    .github/workflows/ci.yml .github/workflows/release.yml \
+    .github/workflows/*.yml \
     || fail "actionlint found problems in .github/workflows (above)"
 
 echo "== SBOM (CycloneDX) of the crate"
