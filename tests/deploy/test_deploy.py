@@ -26,13 +26,22 @@ HERE = ROOT / "tests" / "deploy"
 CHART = ROOT / "deploy" / "helm" / "openclaw-lock-sweeper"
 SWEEPER_IMAGE = "localhost/openclaw-lock-sweeper:test"
 STANDIN_IMAGE = "localhost/openclaw-standin:test"
-ENV = dict(os.environ, CONTAINERS_CONF=str(HERE / "containers.conf"))
+# tests/deploy/run.sh points CONTAINERS_CONF (and CONTAINERS_STORAGE_CONF) at
+# a podman store of the run's own; run by hand, the committed file applies.
+ENV = dict(os.environ, CONTAINERS_CONF=os.environ.get("CONTAINERS_CONF", str(HERE / "containers.conf")))
+# No podman or compose call should take this long: past it, the command hangs,
+# and the test fails naming it instead of stalling the whole run.
+COMMAND_TIMEOUT = 300
 OLD = "2026-01-01T00:00:00.000Z"
 TOKEN = "\t" * 8 + " \t" * 64
 
 
 def run(*args, check=True, **kw):
-    r = subprocess.run([str(a) for a in args], env=kw.pop("env", ENV), capture_output=True, text=True, **kw)
+    kw.setdefault("timeout", COMMAND_TIMEOUT)
+    try:
+        r = subprocess.run([str(a) for a in args], env=kw.pop("env", ENV), capture_output=True, text=True, **kw)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{' '.join(map(str, args))} still running after {e.timeout} s:\n{e.stdout}\n{e.stderr}")
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
@@ -481,13 +490,22 @@ def test_helm_lint_and_schema():
 
 @pytest.mark.parametrize("toggle", ["on", "off"])
 def test_helm_renders_validates_and_plays(images, tmp_path, toggle):
+    """The README's values take the chart's default mode, wrap: an init
+    container installs the binary, the gateway's command runs under it."""
     manifests = render(helm_values(toggle))
     validate(manifests, tmp_path)
-    sweepers, _ = sweeper_container(manifests)
-    assert len(sweepers) == (1 if toggle == "on" else 0)
-    if sweepers:
-        assert_hardened(sweepers[0])
-        assert sweepers[0]["image"] == "ghcr.io/openclaw-lock-sweeper/openclaw-lock-sweeper:0.2.0"
+    sweepers, inits = sweeper_container(manifests)
+    install = [c for c in inits if c["name"] == "lock-sweeper-install"]
+    dep = next(d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Deployment")
+    gateway = dep["spec"]["template"]["spec"]["containers"][0]
+    assert sweepers == [] and len(install) == (1 if toggle == "on" else 0)
+    if install:
+        sc = install[0]["securityContext"]
+        assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and sc["capabilities"]["drop"] == ["ALL"]
+        assert install[0]["image"] == "ghcr.io/openclaw-lock-sweeper/openclaw-lock-sweeper:0.2.0"
+        assert gateway["command"][:2] == ["/opt/lock-sweeper/openclaw-lock-sweeper", "--best-effort"]
+    else:
+        assert "lock-sweeper" not in str(gateway.get("command"))
     seen, left, intact = play(manifests, seed, tmp_path)
     if toggle == "on":
         assert seen == "clean" and left == [] and intact
@@ -509,6 +527,7 @@ def test_helm_watch_sidecar_renders_validates_and_plays(images, tmp_path):
 def test_helm_values_reach_the_container():
     c, _ = sweeper_container(render({"lockSweeper": {
         "enabled": True,
+        "mode": "init",
         "image": {"repository": "r/s", "digest": "sha256:" + "0" * 64},
         "args": ["--holder-pid", "7"],
         "extraArgs": ["--min-age", "90s"],
