@@ -14,6 +14,13 @@
 //! sweep is over, so no gateway can start in the middle of it: one that tries
 //! meanwhile waits, as it waits for any other OpenClaw process. The file is
 //! opened without `O_CREAT` and never written.
+//!
+//! A lock taken is proof only where every holder's lock meets it: on a file
+//! system whose record locks the kernel keeps for all its mounts (a local
+//! disk, memory) or shares through a server (NFS with its lock manager). A
+//! FUSE driver without lock support, NFS mounted `nolock` or
+//! `local_lock=all|posix`, SMB, 9p and the rest may keep a lock on the
+//! client that took it: there, a free coordinator proves nothing.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -118,6 +125,9 @@ pub fn probe(root: BorrowedFd) -> Liveness {
     let mut coordinators = Vec::new();
     let mut held = Vec::new();
     let mut leftovers = Vec::new();
+    // The directories whose coordinators this process took, for the check
+    // that their locks are shared (once each, after the listing).
+    let mut taken_in: Vec<(Rc<OwnedFd>, PathBuf)> = Vec::new();
     for (owner, kind) in owners {
         if kind != FileType::Directory || !owner.to_bytes().starts_with(b"openclaw-") {
             continue;
@@ -166,6 +176,9 @@ pub fn probe(root: BorrowedFd) -> Liveness {
                 Ok(Taken::Ours(fd)) => {
                     held.push(fd);
                     coordinators.push(shown(&rel));
+                    if !taken_in.iter().any(|(d, _)| Rc::ptr_eq(d, &dir)) {
+                        taken_in.push((Rc::clone(&dir), rel_dir.clone()));
+                    }
                 }
                 Ok(Taken::Held(pid)) => {
                     let lock_name = &bytes[..bytes.len() - ".sqlite".len()];
@@ -187,11 +200,116 @@ pub fn probe(root: BorrowedFd) -> Liveness {
             warn: false,
         };
     }
+    for (dir, rel_dir) in &taken_in {
+        if let Err(why) = locks_shared(dir) {
+            return Liveness::Unknown {
+                reason: format!(
+                    "{} is on {why}; a gateway holding its coordinator through another mount or \
+                     node would not be seen, so free cannot be proven and the gateway's own files are kept",
+                    shown(rel_dir)
+                ),
+                warn: true,
+            };
+        }
+    }
     Liveness::Free {
         coordinators,
         held,
         leftovers,
     }
+}
+
+// === Which file systems share their locks ===
+
+/// Local disk and memory file systems (`statfs` magic numbers): the kernel
+/// keeps record locks in the inode, the same for every mount of the file
+/// system and every container or pod on the node; a block device is
+/// mounted read-write on one node at a time.
+const LOCAL_FS: &[i64] = &[
+    0xEF53,      // ext2/3/4
+    0x5846_5342, // xfs
+    0x9123_683E, // btrfs
+    0x0102_1994, // tmpfs
+    0x8584_58F6, // ramfs
+    0x794C_7630, // overlayfs
+    0xF2F5_2010, // f2fs
+    0x2FC1_2FC1, // zfs
+    0xCA45_1A4E, // bcachefs
+];
+const NFS_SUPER_MAGIC: i64 = 0x6969;
+
+/// Ok when a lock taken on `dir`'s file system meets every other holder's;
+/// otherwise what the file system is and why not.
+fn locks_shared(dir: &OwnedFd) -> Result<(), String> {
+    let st = rustix::fs::fstatfs(dir)
+        .map_err(|e| format!("a file system whose type statfs cannot tell ({e})"))?;
+    // f_type is a signed word on some targets: compare its 32 bits.
+    let magic = i64::from(st.f_type as u32);
+    if LOCAL_FS.contains(&magic) {
+        // The common case, without reading the mount table.
+        return Ok(());
+    }
+    let mount = mount_of(dir);
+    lock_scope(magic, mount.as_ref().map(|(t, o)| (t.as_str(), o.as_str())))
+}
+
+/// The rule, on what the kernel said: the `statfs` magic, and the mount's
+/// file system type and super options from `/proc/self/mountinfo`.
+fn lock_scope(magic: i64, mount: Option<(&str, &str)>) -> Result<(), String> {
+    if LOCAL_FS.contains(&magic) {
+        return Ok(());
+    }
+    let name = mount.map_or_else(
+        || format!("file system type {magic:#x}"),
+        |(t, _)| t.to_owned(),
+    );
+    if magic == NFS_SUPER_MAGIC {
+        let options = mount.map_or("", |(_, o)| o);
+        let opts: Vec<&str> = options.split(',').collect();
+        // local_lock=flock keeps only flock(2) local; the record locks this
+        // probe and SQLite take still go to the server.
+        if !opts.contains(&"nolock")
+            && (opts.contains(&"local_lock=none") || opts.contains(&"local_lock=flock"))
+        {
+            return Ok(());
+        }
+        return Err(format!(
+            "{name} mounted with {}, whose record locks stay on this client",
+            opts.iter()
+                .find(|o| **o == "nolock" || o.starts_with("local_lock="))
+                .unwrap_or(&"no local_lock= option the kernel shows")
+        ));
+    }
+    Err(format!(
+        "{name}, whose record locks may stay on the client that took them (only local disk and memory file systems, and NFS with its lock manager, share them)"
+    ))
+}
+
+/// The file system type and super options of the mount `dir` is on: its
+/// mount id from `statx`, looked up in `/proc/self/mountinfo`.
+fn mount_of(dir: &OwnedFd) -> Option<(String, String)> {
+    let id = rustix::fs::statx(
+        dir,
+        c"",
+        AtFlags::EMPTY_PATH,
+        rustix::fs::StatxFlags::MNT_ID,
+    )
+    .ok()?
+    .stx_mnt_id;
+    let table = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mount_entry(&table, id)
+}
+
+/// The line of mount `id` in a mountinfo table: `id parent dev root point
+/// options [optional fields] - type source super-options`.
+fn mount_entry(table: &str, id: u64) -> Option<(String, String)> {
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').next().and_then(|f| f.parse::<u64>().ok()) == Some(id))?;
+    let mut after = line.split(' ').skip_while(|f| *f != "-").skip(1);
+    let fstype = after.next()?.to_owned();
+    let options = after.nth(1).unwrap_or("").to_owned();
+    Some((fstype, options))
 }
 
 /// A directory's entries with their types (an lstat where the file system
@@ -294,4 +412,71 @@ fn read_payload(dir: &OwnedFd, name: &[u8]) -> Option<String> {
     // The JSON without its whitespace tail.
     let text = String::from_utf8_lossy(&bytes);
     Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NFS: &str = "7 1 0:50 / /data rw,relatime shared:9 - nfs4 srv:/export rw,vers=4.2,hard,proto=tcp,local_lock=none,addr=10.0.0.2";
+
+    #[test]
+    fn mountinfo_lines_give_type_and_super_options() {
+        let table = format!("1 0 0:1 / / rw - ext4 /dev/vda rw\n{NFS}\n");
+        assert_eq!(
+            mount_entry(&table, 7),
+            Some((
+                "nfs4".into(),
+                "rw,vers=4.2,hard,proto=tcp,local_lock=none,addr=10.0.0.2".into()
+            ))
+        );
+        assert_eq!(mount_entry(&table, 1), Some(("ext4".into(), "rw".into())));
+        assert_eq!(mount_entry(&table, 70), None);
+        assert_eq!(mount_entry("garbage", 7), None);
+    }
+
+    #[test]
+    fn nfs_shares_locks_only_through_its_lock_manager() {
+        for opts in [
+            "rw,local_lock=all",
+            "rw,local_lock=posix",
+            "rw,nolock,local_lock=none",
+            "rw",
+            "",
+        ] {
+            let err = lock_scope(NFS_SUPER_MAGIC, Some(("nfs", opts))).unwrap_err();
+            assert!(err.contains("stay on this client"), "{opts}: {err}");
+        }
+        assert!(lock_scope(NFS_SUPER_MAGIC, None).is_err());
+        for opts in ["rw,vers=3,local_lock=none", "rw,local_lock=flock"] {
+            assert_eq!(
+                lock_scope(NFS_SUPER_MAGIC, Some(("nfs", opts))),
+                Ok(()),
+                "{opts}"
+            );
+        }
+    }
+
+    #[test]
+    fn fuse_smb_and_unknown_types_never_prove_free() {
+        for (magic, fstype) in [
+            (0x6573_5546, "fuse.sshfs"),
+            (0xFE53_4D42, "smb3"),
+            (0x0102_1997, "9p"),
+            (0x6A65_6A63, "virtiofs"),
+        ] {
+            let err = lock_scope(magic, Some((fstype, "rw"))).unwrap_err();
+            assert!(
+                err.starts_with(fstype) && err.contains("may stay on the client"),
+                "{err}"
+            );
+        }
+        assert!(
+            lock_scope(0x1234, None)
+                .unwrap_err()
+                .starts_with("file system type 0x1234")
+        );
+        assert_eq!(lock_scope(0xEF53, None), Ok(()));
+        assert_eq!(lock_scope(0x0102_1994, Some(("tmpfs", "rw"))), Ok(()));
+    }
 }

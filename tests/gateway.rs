@@ -8,44 +8,12 @@ mod common;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 
 const COORDINATOR: &str = "tmp/openclaw-1000/gateway.state.lock.sqlite";
 const GATEWAY_LOCK: &str = "tmp/openclaw-1000/gateway.state.lock";
-
-/// A process holding `BEGIN EXCLUSIVE` on `db` until its stdin closes.
-struct SqliteHolder {
-    child: Child,
-    _stdin: ChildStdin,
-}
-
-fn hold_exclusive(db: &Path) -> SqliteHolder {
-    let script = "import sqlite3, sys\n\
-        db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)\n\
-        db.execute('PRAGMA journal_mode = MEMORY')\n\
-        db.execute('BEGIN EXCLUSIVE')\n\
-        print('held', flush=True)\n\
-        sys.stdin.read()\n";
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "held\n");
-    let stdin = child.stdin.take().unwrap();
-    SqliteHolder {
-        child,
-        _stdin: stdin,
-    }
-}
 
 /// Tries `BEGIN EXCLUSIVE` at once (busy timeout 0), as OpenClaw's gateway
 /// does; true if it got the lock.

@@ -16,10 +16,14 @@ for tool in node npm unshare; do
     command -v "$tool" >/dev/null || { echo "tests/run.sh: '$tool' is required (the real-OpenClaw tests)" >&2; exit 1; }
 done
 # strace injects the faults of tests/stranded.rs (a failed unlink, a failed
-# re-read, a delayed removal); installed from Debian where it is missing.
-if ! command -v strace >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+# re-read, a delayed removal); bindfs gives tests/mounts.rs a FUSE mount
+# that keeps its locks to itself. Installed from Debian where missing.
+need=()
+command -v strace >/dev/null || need+=(strace)
+command -v bindfs >/dev/null || need+=(bindfs fuse3)
+if ((${#need[@]})) && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 cargo test --locked
 cargo build --locked --quiet

@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_openclaw-lock-sweeper");
 
@@ -147,4 +148,36 @@ pub fn assert_pid_1_of_its_namespace(pid: i32) {
             .any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")),
         "{status}"
     );
+}
+
+/// A process holding `BEGIN EXCLUSIVE` on `db` until its stdin closes.
+pub struct SqliteHolder {
+    pub child: Child,
+    pub _stdin: ChildStdin,
+}
+
+pub fn hold_exclusive(db: &Path) -> SqliteHolder {
+    let script = "import sqlite3, sys\n\
+        db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)\n\
+        db.execute('PRAGMA journal_mode = MEMORY')\n\
+        db.execute('BEGIN EXCLUSIVE')\n\
+        print('held', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "held\n");
+    let stdin = child.stdin.take().unwrap();
+    SqliteHolder {
+        child,
+        _stdin: stdin,
+    }
 }
