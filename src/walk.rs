@@ -12,8 +12,13 @@
 //! workspace are never read. Directories are processed from an explicit
 //! stack, and a parent's descriptor lives only while some child is still
 //! pending, so a 10,000-deep chain needs neither deep recursion nor 10,000
-//! open descriptors. Files are reported as they are listed: nothing is
-//! collected, so memory does not grow with the number of locks.
+//! open descriptors. A tree with pending siblings at every level would still
+//! keep one per level: past `MAX_OPEN_DIRS`, the shallowest are closed and,
+//! when their turn comes, reopened from the state dir with `openat2` (no
+//! symlink, never out of it) and checked to be the same directory (device
+//! and inode) before the walk goes on there. Files are reported as they are
+//! listed: nothing is collected, so memory does not grow with the number of
+//! locks.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::mem::MaybeUninit;
@@ -56,10 +61,116 @@ pub enum Event<'a> {
 type Position = (usize, usize);
 
 struct Pending {
-    parent: Rc<OwnedFd>,
+    parent: Parent,
     name: CString,
     rel: PathBuf,
     positions: Vec<Position>,
+}
+
+/// The directory a pending name is in. Siblings share one, and lie next to
+/// each other on the stack.
+enum Parent {
+    Open(Rc<OwnedFd>),
+    /// Closed to bound the descriptors: reopened by path from the state dir.
+    Closed(Rc<Closed>),
+}
+
+struct Closed {
+    rel: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Parent {
+    fn is(&self, fd: &Rc<OwnedFd>) -> bool {
+        matches!(self, Parent::Open(p) if Rc::ptr_eq(p, fd))
+    }
+}
+
+/// At most this many directories are kept open for pending siblings (the
+/// state dir's own descriptor aside), far below any usual file limit.
+const MAX_OPEN_DIRS: usize = 64;
+
+/// The open parents on the stack, counted as the walk goes.
+struct Bound {
+    /// Distinct open parents of pending entries, the root aside.
+    open: usize,
+    /// Below this index every entry's parent is the root or closed.
+    scan_from: usize,
+}
+
+impl Bound {
+    /// Closes the shallowest open parents until at most `MAX_OPEN_DIRS`
+    /// remain: all its pending entries take the path instead.
+    fn enforce(&mut self, root: &Rc<OwnedFd>, stack: &mut [Pending]) {
+        let mut i = self.scan_from.min(stack.len());
+        while self.open > MAX_OPEN_DIRS && i < stack.len() {
+            let fd = match &stack[i].parent {
+                Parent::Open(fd) if !Rc::ptr_eq(fd, root) => Rc::clone(fd),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let Ok(st) = rustix::fs::fstat(&*fd) else {
+                // Kept open: closing it without its identity could not be undone safely.
+                i += 1;
+                continue;
+            };
+            let depth = stack[i].name.as_bytes().split(|&b| b == b'/').count();
+            let closed = Rc::new(Closed {
+                rel: stack[i]
+                    .rel
+                    .ancestors()
+                    .nth(depth)
+                    .unwrap_or(Path::new(""))
+                    .to_owned(),
+                dev: st.st_dev,
+                ino: st.st_ino,
+            });
+            while i < stack.len() && stack[i].parent.is(&fd) {
+                stack[i].parent = Parent::Closed(Rc::clone(&closed));
+                i += 1;
+            }
+            self.open -= 1;
+        }
+        self.scan_from = i;
+    }
+}
+
+/// Opens a closed directory again by its path below the state dir, in
+/// `openat2` calls of less than `PATH_MAX` each, and checks that it is the
+/// one that was closed (`ESTALE` if it was moved or replaced meanwhile).
+fn reopen(root: &OwnedFd, closed: &Closed) -> Result<OwnedFd, Errno> {
+    let mut dir: Option<OwnedFd> = None;
+    let mut chunk: Vec<u8> = Vec::new();
+    let components = closed.rel.as_os_str().as_bytes().split(|&b| b == b'/');
+    for component in components.chain(std::iter::once(&[][..])) {
+        if !chunk.is_empty() && (component.is_empty() || chunk.len() + 1 + component.len() >= 4000)
+        {
+            let from = dir.as_ref().map_or(root.as_fd(), |d| d.as_fd());
+            let path = CString::new(std::mem::take(&mut chunk)).map_err(|_| Errno::INVAL)?;
+            dir = Some(rustix::fs::openat2(
+                from,
+                &path,
+                DIR_FLAGS,
+                Mode::empty(),
+                BENEATH,
+            )?);
+        }
+        if !component.is_empty() {
+            if !chunk.is_empty() {
+                chunk.push(b'/');
+            }
+            chunk.extend_from_slice(component);
+        }
+    }
+    let dir = dir.ok_or(Errno::INVAL)?;
+    let st = rustix::fs::fstat(&dir)?;
+    if (st.st_dev, st.st_ino) != (closed.dev, closed.ino) {
+        return Err(Errno::STALE);
+    }
+    Ok(dir)
 }
 
 pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>)) {
@@ -71,8 +182,9 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
     // Listed from its descriptor's offset: a duplicate of it may have been
     // listed before (duplicates share the offset).
     let _ = rustix::fs::seek(&root, SeekFrom::Start(0));
+    let root = Rc::new(root);
     list_dir(
-        Rc::new(root),
+        Rc::clone(&root),
         Path::new(""),
         &start,
         patterns,
@@ -80,15 +192,68 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
         &mut buf,
         &mut visit,
     );
+    let mut bound = Bound {
+        open: 0,
+        scan_from: stack.len(),
+    };
     while let Some(pending) = stack.pop() {
-        if through_literals(&pending, patterns, &mut stack) {
+        bound.scan_from = bound.scan_from.min(stack.len());
+        let parent = match &pending.parent {
+            Parent::Open(fd) => {
+                let fd = Rc::clone(fd);
+                if !Rc::ptr_eq(&fd, &root) && !stack.last().is_some_and(|p| p.parent.is(&fd)) {
+                    bound.open -= 1;
+                }
+                fd
+            }
+            Parent::Closed(closed) => {
+                let closed = Rc::clone(closed);
+                let siblings = (stack.iter().rev())
+                    .take_while(
+                        |p| matches!(&p.parent, Parent::Closed(c) if Rc::ptr_eq(c, &closed)),
+                    )
+                    .count();
+                let first = stack.len() - siblings;
+                match reopen(&root, &closed) {
+                    Ok(fd) => {
+                        let fd = Rc::new(fd);
+                        for sibling in &mut stack[first..] {
+                            sibling.parent = Parent::Open(Rc::clone(&fd));
+                        }
+                        if siblings > 0 {
+                            bound.open += 1;
+                            bound.scan_from = bound.scan_from.min(first);
+                        }
+                        fd
+                    }
+                    Err(errno) => {
+                        visit(Event::Error(io_error(
+                            "reopen directory",
+                            &closed.rel,
+                            errno,
+                        )));
+                        stack.truncate(first);
+                        continue;
+                    }
+                }
+            }
+        };
+        let parent_pending = stack.last().is_some_and(|p| p.parent.is(&parent));
+        let before = stack.len();
+        if through_literals(&pending, &parent, patterns, &mut stack) {
+            if stack.len() > before && !parent_pending && !Rc::ptr_eq(&parent, &root) {
+                bound.open += 1;
+            }
+            bound.enforce(&root, &mut stack);
             continue;
         }
-        let Some(dir) = open_pending(&pending, &mut visit) else {
+        let Some(dir) = open_pending(&pending, &parent, &mut visit) else {
             continue;
         };
         // The parent stays open only while siblings still need it.
         drop(pending.parent);
+        drop(parent);
+        let before = stack.len();
         list_dir(
             Rc::new(dir),
             &pending.rel,
@@ -98,6 +263,10 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
             &mut buf,
             &mut visit,
         );
+        if stack.len() > before {
+            bound.open += 1;
+            bound.enforce(&root, &mut stack);
+        }
     }
 }
 
@@ -108,7 +277,12 @@ pub fn walk(root: OwnedFd, patterns: &[Pattern], mut visit: impl FnMut(Event<'_>
 /// is asked of the kernel from the parent too (`absent`). Two system calls
 /// an agent fewer. When a literal is itself a candidate, or a chain is not
 /// plainly absent, the directory is opened as any other (`false`).
-fn through_literals(pending: &Pending, patterns: &[Pattern], stack: &mut Vec<Pending>) -> bool {
+fn through_literals(
+    pending: &Pending,
+    parent: &Rc<OwnedFd>,
+    patterns: &[Pattern],
+    stack: &mut Vec<Pending>,
+) -> bool {
     let Some(names) = literal_names(&pending.positions, patterns) else {
         return false;
     };
@@ -125,7 +299,7 @@ fn through_literals(pending: &Pending, patterns: &[Pattern], stack: &mut Vec<Pen
         };
         match literal_targets(&prefix, &name, &pending.positions, patterns) {
             Some(targets) => {
-                if !targets.iter().all(|t| absent(&pending.parent, t)) {
+                if !targets.iter().all(|t| absent(parent, t)) {
                     return false;
                 }
             }
@@ -146,7 +320,7 @@ fn through_literals(pending: &Pending, patterns: &[Pattern], stack: &mut Vec<Pen
             .map(|&(p, i)| (p, i + 1))
             .collect();
         stack.push(Pending {
-            parent: Rc::clone(&pending.parent),
+            parent: Parent::Open(Rc::clone(parent)),
             name: path,
             rel: pending.rel.join(OsStr::from_bytes(name.as_bytes())),
             positions: closure(patterns, next),
@@ -160,18 +334,16 @@ fn through_literals(pending: &Pending, patterns: &[Pattern], stack: &mut Vec<Pen
 /// and cannot leave the parent; if that fails for any reason but absence,
 /// it is opened a component at a time like any other, so that a symlink or
 /// an error is reported where it is.
-fn open_pending(pending: &Pending, visit: &mut impl FnMut(Event<'_>)) -> Option<OwnedFd> {
+fn open_pending(
+    pending: &Pending,
+    parent: &OwnedFd,
+    visit: &mut impl FnMut(Event<'_>),
+) -> Option<OwnedFd> {
     let name = pending.name.as_bytes();
     if !name.contains(&b'/') {
-        return open_dir(pending.parent.as_fd(), &pending.name, &pending.rel, visit);
+        return open_dir(parent.as_fd(), &pending.name, &pending.rel, visit);
     }
-    match rustix::fs::openat2(
-        &*pending.parent,
-        &pending.name,
-        DIR_FLAGS,
-        Mode::empty(),
-        BENEATH,
-    ) {
+    match rustix::fs::openat2(parent, &pending.name, DIR_FLAGS, Mode::empty(), BENEATH) {
         Ok(fd) => return Some(fd),
         Err(Errno::NOENT) => return None,
         Err(_) => {}
@@ -180,7 +352,7 @@ fn open_pending(pending: &Pending, visit: &mut impl FnMut(Event<'_>)) -> Option<
     let mut dir: Option<OwnedFd> = None;
     for (i, component) in components.iter().enumerate() {
         let rel = pending.rel.ancestors().nth(components.len() - 1 - i)?;
-        let parent = dir.as_ref().map_or(pending.parent.as_fd(), |d| d.as_fd());
+        let parent = dir.as_ref().map_or(parent.as_fd(), |d| d.as_fd());
         let component = CString::new(*component).ok()?;
         dir = Some(open_dir(parent, &component, rel, visit)?);
     }
@@ -412,7 +584,7 @@ fn consider(
     }
     match kind {
         FileType::Directory | FileType::Unknown => stack.push(Pending {
-            parent: Rc::clone(dir),
+            parent: Parent::Open(Rc::clone(dir)),
             name: name.to_owned(),
             rel: rel.join(os_name),
             positions: closure(patterns, next),
@@ -446,5 +618,47 @@ pub fn io_error(op: &'static str, rel: &Path, errno: Errno) -> Error {
         op,
         path: crate::report::shown(rel),
         errno,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEVEL: &str = "level-of-forty-bytes-for-a-long-path-0";
+
+    #[test]
+    fn a_closed_directory_reopens_only_as_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = rustix::fs::open(dir.path(), DIR_FLAGS, Mode::empty()).unwrap();
+        // 120 levels, 4,680 bytes: beyond PATH_MAX, reopened in two calls.
+        let mut parent = rustix::fs::open(dir.path(), DIR_FLAGS, Mode::empty()).unwrap();
+        let mut fd = rustix::fs::open(dir.path(), DIR_FLAGS, Mode::empty()).unwrap();
+        for _ in 0..120 {
+            rustix::fs::mkdirat(&fd, LEVEL, Mode::from_raw_mode(0o755)).unwrap();
+            parent = fd;
+            fd = rustix::fs::openat(&parent, LEVEL, DIR_FLAGS, Mode::empty()).unwrap();
+        }
+        let st = rustix::fs::fstat(&fd).unwrap();
+        let closed = Closed {
+            rel: std::iter::repeat_n(LEVEL, 120).collect(),
+            dev: st.st_dev,
+            ino: st.st_ino,
+        };
+        assert_eq!(
+            rustix::fs::fstat(reopen(&root, &closed).unwrap())
+                .unwrap()
+                .st_ino,
+            st.st_ino
+        );
+        // Replaced meanwhile: another directory at the same path.
+        rustix::fs::renameat(&parent, LEVEL, &parent, "moved").unwrap();
+        rustix::fs::mkdirat(&parent, LEVEL, Mode::from_raw_mode(0o755)).unwrap();
+        assert_eq!(reopen(&root, &closed).unwrap_err(), Errno::STALE);
+        // A symlink on the way is not followed.
+        rustix::fs::unlinkat(&parent, LEVEL, AtFlags::REMOVEDIR).unwrap();
+        rustix::fs::symlinkat("moved", &parent, LEVEL).unwrap();
+        let refused = reopen(&root, &closed).unwrap_err();
+        assert!(matches!(refused, Errno::LOOP | Errno::NOTDIR), "{refused}");
     }
 }

@@ -144,6 +144,67 @@ fn symlink_loops_and_a_ten_thousand_deep_chain() {
 }
 
 #[test]
+fn a_sibling_directory_at_each_of_three_thousand_levels_under_a_small_file_limit() {
+    // Each level keeps a sibling pending while the walk goes down the other
+    // branch: without a bound on the descriptors the walk holds, it runs out
+    // of them (EMFILE) long before the lock at the bottom. 3,000 levels of
+    // "d/" are beyond PATH_MAX too, so reopening a closed level takes more
+    // than one openat2.
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    fs::create_dir_all(s.join("locks")).unwrap();
+    let mut fd = rustix::fs::open(s.join("locks"), OFlags::DIRECTORY, Mode::empty()).unwrap();
+    let lock = |dir: &std::os::fd::OwnedFd, name: &str| {
+        let file = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::CREATE | OFlags::WRONLY,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&file, &lock_bytes(1, OLD)).unwrap();
+    };
+    let mut siblings = Vec::new();
+    for level in 0..3000 {
+        rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
+        rustix::fs::mkdirat(&fd, "e", Mode::from_raw_mode(0o755)).unwrap();
+        let sibling = rustix::fs::openat(&fd, "e", OFlags::DIRECTORY, Mode::empty()).unwrap();
+        if level % 500 == 0 {
+            lock(&sibling, "side.lock");
+            siblings.push(sibling);
+        }
+        fd = rustix::fs::openat(&fd, "d", OFlags::DIRECTORY, Mode::empty()).unwrap();
+    }
+    lock(&fd, "bottom.lock");
+
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env_clear()
+        .args([
+            "-c",
+            "ulimit -n 128 && exec \"$0\" \"$@\"",
+            BIN,
+            "--state-dir",
+        ])
+        .arg(s)
+        .args(["--log-level", "warn", "--report", "json"]);
+    let run = run_cmd(cmd);
+    let tail = &run.stderr[run.stderr.len().saturating_sub(2000)..];
+    assert_eq!(run.code, 0, "{tail}");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["errors"], 0, "{tail}");
+    assert_eq!(
+        report["swept"], 7,
+        "the bottom lock and one beside every 500th level: {tail}"
+    );
+    let gone = |dir: &std::os::fd::OwnedFd, name: &str| {
+        rustix::fs::statat(dir, name, rustix::fs::AtFlags::empty()).unwrap_err()
+            == rustix::io::Errno::NOENT
+    };
+    assert!(gone(&fd, "bottom.lock"));
+    assert!(siblings.iter().all(|d| gone(d, "side.lock")));
+}
+
+#[test]
 fn thousands_of_junk_locks_and_hostile_names() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
