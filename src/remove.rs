@@ -107,10 +107,13 @@ pub fn remove_if_unchanged(
     // A stop signal waits for the few calls below: a removal is never cut
     // off with the lock under its private name.
     let _shield = Shield::raise();
-    let temp = match move_aside(dir, name) {
-        Ok(Some(temp)) => temp,
-        Ok(None) => return Ok(Outcome::Vanished),
-        Err(errno) => {
+    let temp = match (move_aside(dir, name), &judged) {
+        (Err(Errno::XDEV), Judged::EmptyDir { stat }) => {
+            return remove_dir_in_place(dir, name, stat);
+        }
+        (Ok(Some(temp)), _) => temp,
+        (Ok(None), _) => return Ok(Outcome::Vanished),
+        (Err(errno), _) => {
             return Err(Failed {
                 op: "move aside",
                 errno,
@@ -158,6 +161,34 @@ pub fn remove_if_unchanged(
             errno,
             aside: Some(temp),
         }),
+    }
+}
+
+/// An empty directory overlayfs cannot rename (`EXDEV`: it comes from a
+/// lower layer and the mount has no `redirect_dir`), though it can remove
+/// it: removed at its own name once the name is checked to still be the
+/// judged inode, the kernel's `rmdir` refusing it if anything was put in it.
+/// No OpenClaw process removes a surviving reclaim guard or directory lock
+/// (it fails closed on one), so only another sweep could swap the name for
+/// a live one between the check and the `rmdir`; the swap would also need a
+/// reclaimer's `mkdir` in those few microseconds.
+fn remove_dir_in_place(dir: BorrowedFd, name: &CStr, judged: &Stat) -> Result<Outcome, Failed> {
+    let failed = |op, errno| Failed {
+        op,
+        errno,
+        aside: None,
+    };
+    match is_same_inode(dir, name, judged) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Outcome::Changed),
+        Err(Errno::NOENT) => return Ok(Outcome::Vanished),
+        Err(errno) => return Err(failed("verify", errno)),
+    }
+    match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Ok(()) => Ok(Outcome::Removed),
+        Err(Errno::NOTEMPTY | Errno::EXIST) => Ok(Outcome::Changed),
+        Err(Errno::NOENT) => Ok(Outcome::Vanished),
+        Err(errno) => Err(failed("remove in place", errno)),
     }
 }
 

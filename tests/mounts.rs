@@ -181,3 +181,76 @@ fn a_mount_point_inside_the_state_dir_is_swept_as_any_directory() {
         "a lock of a pid other than 1 stays"
     );
 }
+
+#[test]
+fn an_empty_guard_from_an_overlayfs_lower_layer_is_removed_in_place() {
+    // A state dir that is an overlayfs (a container's writable layer over
+    // an image that ships a state dir): an empty reclaim guard or directory
+    // lock in the lower layer cannot be renamed aside (EXDEV), though rmdir
+    // removes it. A surviving guard fails OpenClaw closed forever.
+    if !is_root() {
+        eprintln!("skipped: needs root to mount overlayfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (lower, upper, work, merged) = (
+        d.join("lower"),
+        d.join("upper"),
+        d.join("work"),
+        d.join("merged"),
+    );
+    let guard = "locks/oauth-refresh/lock-a.lock.reclaim";
+    let legacy = "locks/legacy.lock";
+    for p in [
+        lower.join(guard),
+        lower.join(legacy),
+        upper.clone(),
+        work.clone(),
+        merged.clone(),
+    ] {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    stale(lower.join("locks/oauth-refresh/lock-a.lock"));
+    for p in [guard, legacy] {
+        let status = Command::new("touch")
+            .args(["-d", "1 hour ago"])
+            .arg(lower.join(p))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    let status = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &options])
+        .arg(&merged)
+        .status()
+        .unwrap();
+    if !status.success() {
+        eprintln!("skipped: this kernel or sandbox does not mount overlayfs");
+        return;
+    }
+    let _mount = Bind {
+        point: merged.clone(),
+    };
+    // What the fallback is for: the kernel refuses to rename the guard.
+    let aside = std::fs::rename(merged.join(guard), merged.join("locks/oauth-refresh/aside"));
+    assert_eq!(aside.unwrap_err().raw_os_error(), Some(libc::EXDEV));
+
+    let run = sweep(&merged, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report(&run)["swept"], 3, "{}", run.stderr);
+    for p in [guard, legacy, "locks/oauth-refresh/lock-a.lock"] {
+        assert!(!exists(merged.join(p)), "{p}: {}", run.stderr);
+    }
+    // Nothing left under a private name in the merged view.
+    let leftover = files(&merged)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(".openclaw-lock-sweeper-"));
+    assert_eq!(leftover, None);
+}
