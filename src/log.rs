@@ -211,9 +211,6 @@ impl Visit for FieldsVisitor<'_> {
                 .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
         };
         match field.name() {
-            "message" if !value.chars().any(breaks_a_line) => {
-                self.write(field, |w| w.write_str(value))
-            }
             "message" => self.write(field, |w| escaped(w, value)),
             _ if plain(value) => self.write(field, |w| {
                 (w.write_char('"'))
@@ -228,11 +225,8 @@ impl Visit for FieldsVisitor<'_> {
         // `%` fields (a path's display, an error) arrive here as written by
         // their Display: escaped like every other value before they reach
         // the line.
-        let text = format!("{value:?}");
-        if !text.chars().any(breaks_a_line) {
-            return self.write(field, |w| w.write_str(&text));
-        }
-        self.write(field, |w| escaped(w, &text));
+        // Written through `LineEscaping` as it is formatted: no copy.
+        self.write(field, |w| write!(LineEscaping(w), "{value:?}"));
     }
 }
 
@@ -325,13 +319,31 @@ pub(crate) fn breaks_a_line(c: char) -> bool {
 
 /// `text` with what `breaks_a_line` escaped, the rest as is.
 fn escaped(w: &mut Writer<'_>, text: &str) -> std::fmt::Result {
-    text.chars().try_for_each(|c| {
-        if breaks_a_line(c) {
-            write!(w, "{}", c.escape_default())
-        } else {
-            w.write_char(c)
+    LineEscaping(w).write_str(text)
+}
+
+/// Passes text on with what `breaks_a_line` escaped.
+struct LineEscaping<'a, 'w>(&'a mut Writer<'w>);
+
+impl std::fmt::Write for LineEscaping<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // Every character `breaks_a_line` names is below U+0020, U+007F,
+        // or starts with the byte 0xC2 (C1) or 0xE2 (U+2028.., U+2066..):
+        // text without those bytes goes through whole.
+        if !s
+            .bytes()
+            .any(|b| b < 0x20 || matches!(b, 0x7f | 0xc2 | 0xe2))
+        {
+            return self.0.write_str(s);
         }
-    })
+        s.chars().try_for_each(|c| {
+            if breaks_a_line(c) {
+                write!(self.0, "{}", c.escape_default())
+            } else {
+                self.0.write_char(c)
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -413,6 +425,18 @@ mod tests {
             assert!(!out.contains(c), "{c:?} raw in {out:?}");
         }
         assert!(out.contains("shown=a\\nb\\u{1b}[31mc\\u{2028}d"), "{out:?}");
+    }
+
+    #[test]
+    fn the_byte_prefilter_misses_no_character_that_breaks_a_line() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10_ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| breaks_a_line(c))
+        {
+            let first = c.encode_utf8(&mut buf).as_bytes()[0];
+            assert!(first < 0x20 || matches!(first, 0x7f | 0xc2 | 0xe2), "{c:?}");
+        }
     }
 
     #[test]
