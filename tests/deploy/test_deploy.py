@@ -36,12 +36,21 @@ OLD = "2026-01-01T00:00:00.000Z"
 TOKEN = "\t" * 8 + " \t" * 64
 
 
+# The first command that hung: every later one fails at once instead of
+# waiting out its own timeout, so a wedged podman costs one timeout, not one
+# per test.
+HUNG = []
+
+
 def run(*args, check=True, **kw):
     kw.setdefault("timeout", COMMAND_TIMEOUT)
+    if HUNG:
+        raise AssertionError(f"not run: {HUNG[0]} hung earlier in this session")
     try:
         r = subprocess.run([str(a) for a in args], env=kw.pop("env", ENV), capture_output=True, text=True, **kw)
     except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"{' '.join(map(str, args))} still running after {e.timeout} s:\n{e.stdout}\n{e.stderr}")
+        HUNG.append(" ".join(map(str, args)))
+        raise AssertionError(f"{HUNG[0]} still running after {e.timeout} s:\n{e.stdout}\n{e.stderr}")
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
