@@ -14,6 +14,7 @@ pub mod judge;
 pub mod lock;
 pub mod log;
 pub mod profiles;
+pub mod refresh_log;
 pub mod remove;
 pub mod report;
 pub mod rows;

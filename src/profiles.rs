@@ -28,6 +28,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use serde_json::{Value, json};
 use tracing::{debug, info, warn};
 
+use crate::refresh_log::{self, Logged};
 use crate::report::shown;
 use crate::sqlite::{self, Database};
 
@@ -67,6 +68,8 @@ pub struct Profile {
     pub source: String,
     /// What to do: the re-login command, or why none is needed.
     pub hint: String,
+    /// Why, as the gateway's log told it, where a log was reachable.
+    pub logged: Option<Logged>,
 }
 
 impl Profile {
@@ -91,17 +94,23 @@ impl Profile {
             "at": self.at,
             "source": self.source,
             "hint": self.hint,
+            "logged_reason": self.logged.as_ref().map(|l| l.reason),
+            "logged_in": self.logged.as_ref().map(|l| &l.file),
         })
     }
 
     /// Logs the profile: WARN for a dead token, INFO for a cooldown.
     pub fn log(&self) {
         let failed_at = self.at.map(utc);
+        let logged = self.logged.as_ref().map(|l| l.reason);
+        let logged_in = self.logged.as_ref().map(|l| &*l.file);
         match self.state {
             State::Permanent => warn!(
                 profile = &*self.id,
                 provider = self.provider.as_deref(),
                 reason = &*self.reason,
+                logged,
+                logged_in,
                 failed_at = failed_at.as_deref(),
                 source = &*self.source,
                 hint = &*self.hint,
@@ -111,6 +120,8 @@ impl Profile {
                 profile = &*self.id,
                 provider = self.provider.as_deref(),
                 reason = &*self.reason,
+                logged,
+                logged_in,
                 failed_at = failed_at.as_deref(),
                 source = &*self.source,
                 hint = &*self.hint,
@@ -128,8 +139,15 @@ pub struct Sweep<'a> {
 }
 
 /// The profiles of the state dir at `root` with a failure recorded, read
-/// only. A source that cannot be read is logged and skipped.
+/// only, each with what the gateway's log says of it where one is reachable.
+/// A source that cannot be read is logged and skipped.
 pub fn read(root: BorrowedFd, sweep: &Sweep) -> Vec<Profile> {
+    let mut found = recorded(root, sweep);
+    refresh_log::attach(root, &mut found);
+    found
+}
+
+fn recorded(root: BorrowedFd, sweep: &Sweep) -> Vec<Profile> {
     let mut found = Vec::new();
     if let Some(state) = sqlite::open_dir(root, c"state") {
         shared(state.as_fd(), sweep, &mut found);
@@ -398,6 +416,7 @@ fn judge(
             at: entry.get("lastFailureAt").and_then(Value::as_i64),
             source: source.to_owned(),
             hint,
+            logged: None,
         });
     }
     profiles
