@@ -17,17 +17,19 @@ export const SHORT_BUDGET = {
   stale: 180_000,
 };
 
-// A function of OpenClaw's bundled dist by its source name: the dist file that
+// A function (or class) of OpenClaw's bundled dist by its source name: the dist file that
 // defines it at top level and exports it (under a minified alias), imported
 // by file path. Bundler hashes in the file names differ per release, so the
-// file is found by its text. Rejects when no file, or more than one, exports it.
-export async function loadDistFunction(installDir, name) {
+// file is found by its text. Rejects when no file, or more than one, exports it;
+// `inFile` (a file name prefix, e.g. "errors-") picks one of several, as an
+// importer of OpenClaw's does.
+export async function loadDistFunction(installDir, name, { inFile = "" } = {}) {
   const dist = path.join(installDir, "node_modules", "openclaw", "dist");
-  const defines = new RegExp(`^(?:async )?function ${name}\\(`, "m");
+  const defines = new RegExp(`^(?:(?:async )?function ${name}\\(|var ${name} = class\\b)`, "m");
   const exported = new RegExp(`^export \\{[^}]*\\b${name}(?: as ([\\w$]+))?\\b[^}]*\\};?$`, "m");
   const found = [];
   for (const file of readdirSync(dist)) {
-    if (!/\.m?js$/.test(file)) continue;
+    if (!/\.m?js$/.test(file) || !file.startsWith(inFile)) continue;
     const text = readFileSync(path.join(dist, file), "utf8");
     if (!defines.test(text)) continue;
     const m = text.match(exported);

@@ -7,14 +7,16 @@
 // behind. The sweep names the dead one with its re-login command and tells
 // that the other needs none, the lock being the cause; no token appears in
 // any output; the database is left byte for byte; after OpenClaw's own
-// re-login path resets the state, the sweep reports nothing. profiles.mjs
-// runs OpenClaw's code.
+// re-login path resets the state, the sweep reports nothing. Where the
+// gateway's log is reachable, the sweep adds the sub-reason OpenClaw logged
+// for each failure, as OpenClaw's own classifiers name it. profiles.mjs runs
+// OpenClaw's code.
 //
 // Env as wedge.test.mjs: SWEEPER_BIN, OPENCLAW_REAL_CACHE.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { NODE_NEW, cleanEnv, here, holdAndKill, install, mkdirp, newState, ocCall, releases, sweep } from "./harness.mjs";
@@ -122,5 +124,46 @@ for (const [version, skip] of releases("since96")) {
     assert.deepEqual(after.report.profiles, []);
     assert.deepEqual(after.events.filter((e) => e.profile && e.level !== "DEBUG"), []);
     assert.ok(!JSON.stringify(after).includes(SENTINEL));
+  });
+}
+
+// The gateway's own log (logging.file on the volume): the refreshes fail as
+// a turn fails them, OpenClaw logs and marks each, and the sweep names the
+// sub-reason its log line gives.
+for (const [version, skip] of releases("since96")) {
+  test(`openclaw@${version}: the sub-reason OpenClaw logged tells a reused refresh token from lock contention`, { skip }, async (t) => {
+    const state = newState("openclaw-profiles-log-");
+    t.after(() => rmSync(state, { recursive: true, force: true }));
+    const logs = path.join(state, "logs");
+    // A rolling name: OpenClaw writes the current day's file of its family.
+    writeFileSync(path.join(state, "openclaw.json"), JSON.stringify({ logging: { file: path.join(logs, "openclaw-2026-01-01.log") } }));
+    const { failures } = openclaw(version, state, "refresh-failed", [`${DEAD}:reused`, `${COOL}:contention`]);
+    t.diagnostic(`OpenClaw's failures: ${JSON.stringify(failures)}`);
+    const [reused, contended] = failures;
+    // OpenClaw's own classification marked them: a dead token, a cooldown.
+    assert.deepEqual([reused.reason, contended.reason], ["auth_permanent", "auth"]);
+    const [logFile] = readdirSync(logs);
+    assert.match(logFile, /^openclaw-\d{4}-\d{2}-\d{2}\.log$/);
+    const before = snapshot(state);
+
+    const run = sweep(state);
+    assert.equal(run.code, 0, JSON.stringify(run.events));
+    const [cool, dead] = run.report.profiles;
+    assert.deepEqual(
+      [dead.id, dead.state, dead.logged_reason, cool.id, cool.state, cool.logged_reason],
+      // What OpenClaw's classifiers call the logged texts: the provider's
+      // reason (classifyOAuthRefreshFailureReason), and the runtime failure
+      // kind (classifyProviderRuntimeFailureKind) of the waiting refresh.
+      [DEAD, "permanent", reused.oauthReason, COOL, "transient", contended.kind],
+    );
+    assert.deepEqual([reused.oauthReason, contended.kind], ["refresh_token_reused", "refresh_contention"]);
+    assert.equal(dead.logged_in, path.join(logs, logFile));
+    const warn = run.events.find((e) => e.level === "WARN" && e.profile === DEAD);
+    assert.equal(warn?.logged, "refresh_token_reused", JSON.stringify(run.events));
+    assert.ok(warn.hint.includes(COMMAND), warn.hint);
+    const info = run.events.find((e) => e.level === "INFO" && e.profile === COOL);
+    assert.equal(info?.logged, "refresh_contention", JSON.stringify(run.events));
+    assert.ok(!(JSON.stringify(run.events) + JSON.stringify(run.report)).includes(SENTINEL), "a token reached the sweeper's output");
+    assert.deepEqual(snapshot(state), before, "the state database is left byte for byte");
   });
 }

@@ -13,4 +13,4 @@ OPENCLAW_WEDGING_VERSIONS="2026.5.22"
 OPENCLAW_NODE_VERSION="26.10.0"
 # Packages beyond fs-safe that the dist modules the tests import by file need
 # (installed at the exact version each release pins, where it lists them).
-OPENCLAW_RUNTIME_DEPS="chalk tslog semver json5 kysely dotenv ipaddr.js typebox @openclaw/proxyline import-meta-resolve jiti commander acorn ms hosted-git-info @openclaw/ai p-map execa"
+OPENCLAW_RUNTIME_DEPS="chalk tslog semver json5 kysely dotenv ipaddr.js typebox @openclaw/proxyline import-meta-resolve jiti commander acorn ms hosted-git-info @openclaw/ai p-map execa rastermill"
