@@ -10,8 +10,9 @@
 //! <error>`, logged just before `markAuthProfileFailure` stamps
 //! `lastFailureAt`. Where such a line is reachable (wrapper mode with `/tmp`
 //! an emptyDir; a `logging.file` on the volume), it is matched to the profile
-//! by id and time. Reading a log is a hint only: bounded, read-only, never a
-//! symlink, and nothing about it fails the sweep.
+//! by id and time. Reading a log is a hint only: bounded, read-only, never
+//! through a symlink (the file or its dir), and nothing about it fails the
+//! sweep.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -71,50 +72,117 @@ pub fn attach(root: BorrowedFd, profiles: &mut [Profile]) {
 
 /// The failed-refresh lines of every reachable log.
 fn read(root: BorrowedFd) -> Vec<Line> {
-    let mut files = Vec::new();
+    let mut logs = Logs::default();
     if let Some(configured) = configured_file(root) {
+        let dir = configured.parent().unwrap_or(Path::new("/"));
         match rolling_family(&configured) {
-            Some(family) => newest_in(
-                configured.parent().unwrap_or(Path::new("/")),
-                Some(family),
-                false,
-                &mut files,
-            ),
-            None => files.push(configured),
+            Some(family) => logs.newest_in(dir, Some(family), false),
+            None => {
+                if let (Some(fd), Some(name)) = (open_dir(dir), configured.file_name()) {
+                    logs.read_file(fd.as_fd(), name, &configured);
+                }
+            }
         }
     }
     // OpenClaw's default dirs, trusted only as OpenClaw trusts them.
-    newest_in(Path::new("/tmp/openclaw"), None, true, &mut files);
+    logs.newest_in(Path::new("/tmp/openclaw"), None, true);
     let tmp = std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     let uid = rustix::process::getuid().as_raw();
-    newest_in(&tmp.join(format!("openclaw-{uid}")), None, true, &mut files);
+    logs.newest_in(&tmp.join(format!("openclaw-{uid}")), None, true);
+    logs.lines
+}
 
-    let mut seen = Vec::new();
-    let mut lines = Vec::new();
-    for file in files {
-        let Some((fd, text)) = tail(&file) else {
-            continue;
+#[derive(Default)]
+struct Logs {
+    /// (device, inode) of each file read: a file reached twice is read once.
+    seen: Vec<(u64, u64)>,
+    lines: Vec<Line>,
+}
+
+impl Logs {
+    /// The newest rolling logs of `dir` (of `family` only, when given). A
+    /// `private` dir must be as OpenClaw requires of its temp dir: a real
+    /// directory of this user (or root's), not writable by group or others.
+    fn newest_in(&mut self, dir: &Path, family: Option<&[u8]>, private: bool) {
+        let Some(fd) = open_dir(dir) else {
+            return;
+        };
+        if private {
+            let Ok(stat) = rustix::fs::fstat(&fd) else {
+                return;
+            };
+            let euid = rustix::process::geteuid().as_raw();
+            if !(stat.st_uid == euid || stat.st_uid == 0) || stat.st_mode & 0o022 != 0 {
+                debug!(
+                    dir = &*shown(dir),
+                    "not a private dir of this user; its logs are not read"
+                );
+                return;
+            }
+        }
+        let Ok(entries) = rustix::fs::Dir::read_from(&fd) else {
+            return;
+        };
+        let mut names: Vec<(Vec<u8>, Vec<u8>)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_bytes();
+                let own = rolling_family(Path::new(OsStr::from_bytes(name)))?;
+                if family.is_some_and(|f| f != own) {
+                    return None;
+                }
+                let date = name[name.len() - 14..name.len() - 4].to_vec();
+                Some((date, name.to_vec()))
+            })
+            .collect();
+        names.sort_unstable_by(|a, b| b.cmp(a));
+        for (_, name) in names.into_iter().take(FILES_PER_DIR) {
+            let name = OsStr::from_bytes(&name);
+            self.read_file(fd.as_fd(), name, &dir.join(name));
+        }
+    }
+
+    /// The failed-refresh lines of the last TAIL_BYTES of `name` in `dir`
+    /// (shown as `path`), when it is a regular file not read yet.
+    fn read_file(&mut self, dir: BorrowedFd, name: &OsStr, path: &Path) {
+        let Ok(name) = CString::new(name.as_bytes()) else {
+            return;
+        };
+        let Some(fd) = open_regular(dir, &name) else {
+            return;
         };
         let Ok(stat) = rustix::fs::fstat(&fd) else {
-            continue;
+            return;
         };
-        if seen.contains(&(stat.st_dev, stat.st_ino)) {
-            continue;
+        if self.seen.contains(&(stat.st_dev, stat.st_ino)) {
+            return;
         }
-        seen.push((stat.st_dev, stat.st_ino));
-        let shown = shown(&file);
-        let before = lines.len();
-        parse(&text, &shown, &mut lines);
+        self.seen.push((stat.st_dev, stat.st_ino));
+        let Some(text) = tail(&fd, stat.st_size as u64) else {
+            return;
+        };
+        let shown = shown(path);
+        let before = self.lines.len();
+        parse(&text, &shown, &mut self.lines);
         debug!(
             log = &*shown,
             bytes = text.len(),
-            failed_refreshes = lines.len() - before,
+            failed_refreshes = self.lines.len() - before,
             "read OpenClaw's log for the sub-reason of failed refreshes"
         );
     }
-    lines
+}
+
+fn open_dir(dir: &Path) -> Option<OwnedFd> {
+    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    rustix::fs::open(
+        &*path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
 }
 
 /// `logging.file` of `<state>/openclaw.json`, when that is plain JSON and the
@@ -168,74 +236,13 @@ fn is_date(s: &[u8]) -> bool {
         })
 }
 
-/// The newest rolling logs of `dir` (of `family` only, when given). A
-/// `private` dir must be as OpenClaw requires of its temp dir: a real
-/// directory of this user (or root's), not writable by group or others.
-fn newest_in(dir: &Path, family: Option<&[u8]>, private: bool, files: &mut Vec<PathBuf>) {
-    let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
-        return;
-    };
-    let Ok(fd) = rustix::fs::open(
-        &*path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return;
-    };
-    if private {
-        let Ok(stat) = rustix::fs::fstat(&fd) else {
-            return;
-        };
-        let euid = rustix::process::geteuid().as_raw();
-        if !(stat.st_uid == euid || stat.st_uid == 0) || stat.st_mode & 0o022 != 0 {
-            debug!(
-                dir = &*shown(dir),
-                "not a private dir of this user; its logs are not read"
-            );
-            return;
-        }
-    }
-    let Ok(entries) = rustix::fs::Dir::read_from(&fd) else {
-        return;
-    };
-    let mut names: Vec<(Vec<u8>, Vec<u8>)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name().to_bytes();
-            let own = rolling_family(Path::new(OsStr::from_bytes(name)))?;
-            if family.is_some_and(|f| f != own) {
-                return None;
-            }
-            let date = name[name.len() - 14..name.len() - 4].to_vec();
-            Some((date, name.to_vec()))
-        })
-        .collect();
-    names.sort_unstable_by(|a, b| b.cmp(a));
-    files.extend(
-        names
-            .into_iter()
-            .take(FILES_PER_DIR)
-            .map(|(_, name)| dir.join(OsStr::from_bytes(&name))),
-    );
-}
-
-/// The last TAIL_BYTES of a regular file, from its first whole line.
-fn tail(path: &Path) -> Option<(OwnedFd, Vec<u8>)> {
-    let dir = CString::new(path.parent()?.as_os_str().as_bytes()).ok()?;
-    let name = CString::new(path.file_name()?.as_bytes()).ok()?;
-    let dir = rustix::fs::open(
-        &*dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let fd = open_regular(dir.as_fd(), &name)?;
-    let size = rustix::fs::fstat(&fd).ok()?.st_size as u64;
+/// The last TAIL_BYTES of a file of `size` bytes, from its first whole line.
+fn tail(fd: &OwnedFd, size: u64) -> Option<Vec<u8>> {
     let start = size.saturating_sub(TAIL_BYTES);
     let mut text = vec![0; (size - start) as usize];
     let mut done = 0;
     while done < text.len() {
-        match rustix::io::pread(&fd, &mut text[done..], start + done as u64) {
+        match rustix::io::pread(fd, &mut text[done..], start + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(rustix::io::Errno::INTR) => continue,
@@ -250,7 +257,7 @@ fn tail(path: &Path) -> Option<(OwnedFd, Vec<u8>)> {
             .map_or(text.len(), |i| i + 1);
         text.drain(..first);
     }
-    Some((fd, text))
+    Some(text)
 }
 
 /// `name` in `dir`, not through a symlink, when it is a regular file.
