@@ -283,13 +283,16 @@ fn read_to_end(fd: &OwnedFd, max: u64) -> Option<Vec<u8>> {
 
 /// The failed-refresh lines of one log's text.
 fn parse(text: &[u8], file: &str, lines: &mut Vec<Line>) {
-    const NEEDLE: &[u8] = b"failed for provider";
     for raw in text.split(|&b| b == b'\n') {
-        // Most lines are something else: no JSON parse for them.
-        if !raw.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+        // Most lines are something else: no JSON parse for them (str's
+        // search, unlike a byte-window scan, skips ahead).
+        let Some(raw) = std::str::from_utf8(raw)
+            .ok()
+            .filter(|l| l.contains("failed for provider"))
+        else {
             continue;
-        }
-        let Ok(line) = serde_json::from_slice::<Value>(raw) else {
+        };
+        let Ok(line) = serde_json::from_str::<Value>(raw) else {
             continue;
         };
         let Some((id, error)) = message(&line).and_then(failed_refresh) else {
