@@ -185,11 +185,32 @@ fn open_dir(dir: &Path) -> Option<OwnedFd> {
     .ok()
 }
 
-/// `logging.file` of `<state>/openclaw.json`, when that is plain JSON and the
-/// path absolute. OpenClaw reads the file as JSON5; one that needs JSON5 (or
-/// `$include`) is not followed, and the default dirs still are.
+/// `logging.file` of OpenClaw's config, when that is plain JSON and the path
+/// absolute. The config is `$OPENCLAW_CONFIG_PATH` where that is set (in
+/// wrapper mode the sweeper has the gateway's environment), else
+/// `<state>/openclaw.json`. OpenClaw reads the file as JSON5; one that needs
+/// JSON5 (or `$include`) is not followed, and the default dirs still are.
 fn configured_file(root: BorrowedFd) -> Option<PathBuf> {
-    let fd = open_regular(root, c"openclaw.json")?;
+    let fd = match std::env::var_os("OPENCLAW_CONFIG_PATH")
+        .map(|p| PathBuf::from(OsStr::from_bytes(p.as_bytes().trim_ascii())))
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        Some(config) if config.is_absolute() => {
+            let dir = open_dir(config.parent()?)?;
+            open_regular(
+                dir.as_fd(),
+                &CString::new(config.file_name()?.as_bytes()).ok()?,
+            )?
+        }
+        Some(config) => {
+            debug!(
+                config = &*shown(&config),
+                "OPENCLAW_CONFIG_PATH is not absolute; its logging.file is not followed"
+            );
+            return None;
+        }
+        None => open_regular(root, c"openclaw.json")?,
+    };
     let text = read_to_end(&fd, MAX_CONFIG_BYTES)?;
     let Ok(config) = serde_json::from_slice::<Value>(&text) else {
         debug!("openclaw.json is not plain JSON; its logging.file is not followed");

@@ -174,6 +174,38 @@ fn the_configured_logs_last_failure_of_each_profile_gives_its_sub_reason() {
 }
 
 #[test]
+fn openclaw_config_path_names_the_config_as_it_does_for_openclaw() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let s = t.join("s");
+    state_dir(&s);
+    write(t.join("gateway.log"), day_log().as_bytes());
+    // The state dir's own config names a log without the lines: not read
+    // while OPENCLAW_CONFIG_PATH names another config.
+    write(t.join("empty.log"), b"");
+    config(&s, &t.join("empty.log"));
+    let elsewhere = t.join("etc/openclaw.json");
+    write(
+        &elsewhere,
+        json!({"logging": {"file": t.join("gateway.log")}})
+            .to_string()
+            .as_bytes(),
+    );
+    let tmp = own_tmpdir(t);
+    let (report, _) = json_sweep(
+        &s,
+        &[
+            ("TMPDIR", &tmp),
+            ("OPENCLAW_CONFIG_PATH", elsewhere.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(
+        logged(&report),
+        pairs(json!("refresh_token_reused"), json!("refresh_contention"))
+    );
+}
+
+#[test]
 fn without_a_reachable_log_the_state_alone_decides() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("s");
