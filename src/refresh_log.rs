@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Mode, OFlags};
+use rustix::fs::{FileType, Mode, OFlags, Stat};
 use serde_json::Value;
 use tracing::debug;
 
@@ -150,10 +150,7 @@ impl Logs {
         let Ok(name) = CString::new(name.as_bytes()) else {
             return;
         };
-        let Some(fd) = open_regular(dir, &name) else {
-            return;
-        };
-        let Ok(stat) = rustix::fs::fstat(&fd) else {
+        let Some((fd, stat)) = open_regular(dir, &name) else {
             return;
         };
         if self.seen.contains(&(stat.st_dev, stat.st_ino)) {
@@ -191,7 +188,7 @@ fn open_dir(dir: &Path) -> Option<OwnedFd> {
 /// `<state>/openclaw.json`. OpenClaw reads the file as JSON5; one that needs
 /// JSON5 (or `$include`) is not followed, and the default dirs still are.
 fn configured_file(root: BorrowedFd) -> Option<PathBuf> {
-    let fd = match std::env::var_os("OPENCLAW_CONFIG_PATH")
+    let (fd, _) = match std::env::var_os("OPENCLAW_CONFIG_PATH")
         .map(|p| PathBuf::from(OsStr::from_bytes(p.as_bytes().trim_ascii())))
         .filter(|p| !p.as_os_str().is_empty())
     {
@@ -211,7 +208,7 @@ fn configured_file(root: BorrowedFd) -> Option<PathBuf> {
         }
         None => open_regular(root, c"openclaw.json")?,
     };
-    let text = read_to_end(&fd, MAX_CONFIG_BYTES)?;
+    let text = read_to_end(fd, MAX_CONFIG_BYTES)?;
     let Ok(config) = serde_json::from_slice::<Value>(&text) else {
         debug!("openclaw.json is not plain JSON; its logging.file is not followed");
         return None;
@@ -281,8 +278,9 @@ fn tail(fd: &OwnedFd, size: u64) -> Option<Vec<u8>> {
     Some(text)
 }
 
-/// `name` in `dir`, not through a symlink, when it is a regular file.
-fn open_regular(dir: BorrowedFd, name: &CStr) -> Option<OwnedFd> {
+/// `name` in `dir`, not through a symlink, when it is a regular file; with
+/// its stat.
+fn open_regular(dir: BorrowedFd, name: &CStr) -> Option<(OwnedFd, Stat)> {
     let fd = rustix::fs::openat(
         dir,
         name,
@@ -291,13 +289,13 @@ fn open_regular(dir: BorrowedFd, name: &CStr) -> Option<OwnedFd> {
     )
     .ok()?;
     let stat = rustix::fs::fstat(&fd).ok()?;
-    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some(fd)
+    (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then_some((fd, stat))
 }
 
-fn read_to_end(fd: &OwnedFd, max: u64) -> Option<Vec<u8>> {
+fn read_to_end(fd: OwnedFd, max: u64) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut text = Vec::new();
-    let mut file = std::fs::File::from(fd.try_clone().ok()?);
+    let mut file = std::fs::File::from(fd);
     file.by_ref().take(max + 1).read_to_end(&mut text).ok()?;
     (text.len() as u64 <= max).then_some(text)
 }
@@ -413,51 +411,15 @@ fn has_word(text: &str, word: &str) -> bool {
     })
 }
 
-/// `2026-12-06T18:42:42.508Z` or `...+01:00` as milliseconds since the epoch.
+/// `2026-12-06T18:42:42.508Z` or `...+01:00` as milliseconds since the epoch,
+/// parsed as a lock's `createdAt` is. Only a time with its zone: OpenClaw's
+/// `time` is the gateway's local time, so one without an offset could be any
+/// hour here.
 fn epoch_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = b.get(r)?;
-        part.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| std::str::from_utf8(part).ok()?.parse().ok())?
-    };
-    if b.get(4) != Some(&b'-') || b.get(10) != Some(&b'T') || b.get(13) != Some(&b':') {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut ms = 0;
-    if b.get(i) == Some(&b'.') {
-        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        ms = num(i + 1..i + 1 + digits.min(3))? * [100, 10, 1][digits.clamp(1, 3) - 1];
-        i += 1 + digits;
-    }
-    let offset = match b.get(i) {
-        Some(b'Z') => 0,
-        Some(&sign @ (b'+' | b'-')) => {
-            let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if sign == b'+' { minutes } else { -minutes }
-        }
-        _ => return None,
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset * 60) * 1000 + ms)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm, the inverse of log.rs's civil_from_days).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let zoned = b.len() > 19 && (b.ends_with(b"Z") || matches!(b[b.len() - 6], b'+' | b'-'));
+    let time = crate::lock::parse_timestamp(s).filter(|_| zoned)?;
+    i64::try_from(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
 }
 
 #[cfg(test)]
