@@ -12,7 +12,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -25,10 +25,13 @@ const AT: i64 = 1_796_531_895_834;
 /// Its log file's name (OpenClaw's rolling name for that day).
 const DAY_LOG: &str = "openclaw-2026-12-06.log";
 
-/// A state dir whose agent `main` recorded a dead token and a cooldown (the
-/// failure state `markAuthProfileFailure` leaves, in an older install's
-/// `auth-state.json`).
-fn state_dir(s: &Path) {
+/// `<t>/s`, a state dir whose agent `main` recorded a dead token and a
+/// cooldown (the failure state `markAuthProfileFailure` leaves, in an older
+/// install's `auth-state.json`), and `<t>/tmp`, the sweep's own TMPDIR (so
+/// the machine's `$TMPDIR/openclaw-<uid>` is not read).
+fn state_dir(t: &Path) -> PathBuf {
+    let s = t.join("s");
+    fs::create_dir_all(t.join("tmp")).unwrap();
     let state = json!({"version": 1, "usageStats": {
         DEAD: {"disabledUntil": AT + 600_000, "disabledReason": "auth_permanent", "errorCount": 1,
             "failureCounts": {"auth_permanent": 1}, "lastFailureAt": AT},
@@ -39,6 +42,7 @@ fn state_dir(s: &Path) {
         s.join("agents/main/agent/auth-state.json"),
         state.to_string().as_bytes(),
     );
+    s
 }
 
 /// One record as OpenClaw's file logger writes it, `ms` after `AT`.
@@ -97,9 +101,13 @@ fn config(s: &Path, logging_file: &Path) {
     );
 }
 
-/// The report and the log events of a sweep with these variables.
+/// The report and the log events of a sweep with its own TMPDIR and these
+/// variables.
 fn json_sweep(s: &Path, vars: &[(&str, &str)]) -> (Value, Vec<Value>) {
-    let run = sweep_env(s, &["--report", "json", "--log-format", "json"], vars);
+    let tmp = s.parent().unwrap().join("tmp");
+    let mut all = vec![("TMPDIR", tmp.to_str().unwrap())];
+    all.extend_from_slice(vars);
+    let run = sweep_env(s, &["--report", "json", "--log-format", "json"], &all);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let events = run
         .stderr
@@ -128,18 +136,10 @@ fn pairs(dead: Value, cool: Value) -> Vec<(String, Value)> {
     vec![(COOL.to_owned(), cool), (DEAD.to_owned(), dead)]
 }
 
-/// A TMPDIR of its own, so the machine's `$TMPDIR/openclaw-<uid>` is not read.
-fn own_tmpdir(t: &Path) -> String {
-    let tmp = t.join("tmp");
-    fs::create_dir_all(&tmp).unwrap();
-    tmp.to_str().unwrap().to_owned()
-}
-
 #[test]
 fn the_configured_logs_last_failure_of_each_profile_gives_its_sub_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, logs) = (dir.path().join("s"), dir.path().join("logs"));
-    state_dir(&s);
+    let (s, logs) = (state_dir(dir.path()), dir.path().join("logs"));
     // A rolling name: OpenClaw writes that day's file of the family, and the
     // file of a day before is read too.
     config(&s, &logs.join("openclaw-2026-01-01.log"));
@@ -148,9 +148,8 @@ fn the_configured_logs_last_failure_of_each_profile_gives_its_sub_reason() {
         logs.join("openclaw-2026-12-05.log"),
         record(-86_400_000, &failed(COOL, "anthropic", "invalid_grant")).as_bytes(),
     );
-    let tmp = own_tmpdir(dir.path());
 
-    let (report, events) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, events) = json_sweep(&s, &[]);
     assert_eq!(
         logged(&report),
         pairs(json!("refresh_token_reused"), json!("refresh_contention"))
@@ -177,8 +176,7 @@ fn the_configured_logs_last_failure_of_each_profile_gives_its_sub_reason() {
 fn openclaw_config_path_names_the_config_as_it_does_for_openclaw() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
-    let s = t.join("s");
-    state_dir(&s);
+    let s = state_dir(t);
     write(t.join("gateway.log"), day_log().as_bytes());
     // The state dir's own config names a log without the lines: not read
     // while OPENCLAW_CONFIG_PATH names another config.
@@ -191,14 +189,7 @@ fn openclaw_config_path_names_the_config_as_it_does_for_openclaw() {
             .to_string()
             .as_bytes(),
     );
-    let tmp = own_tmpdir(t);
-    let (report, _) = json_sweep(
-        &s,
-        &[
-            ("TMPDIR", &tmp),
-            ("OPENCLAW_CONFIG_PATH", elsewhere.to_str().unwrap()),
-        ],
-    );
+    let (report, _) = json_sweep(&s, &[("OPENCLAW_CONFIG_PATH", elsewhere.to_str().unwrap())]);
     assert_eq!(
         logged(&report),
         pairs(json!("refresh_token_reused"), json!("refresh_contention"))
@@ -208,10 +199,8 @@ fn openclaw_config_path_names_the_config_as_it_does_for_openclaw() {
 #[test]
 fn without_a_reachable_log_the_state_alone_decides() {
     let dir = tempfile::tempdir().unwrap();
-    let s = dir.path().join("s");
-    state_dir(&s);
-    let tmp = own_tmpdir(dir.path());
-    let (report, events) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let s = state_dir(dir.path());
+    let (report, events) = json_sweep(&s, &[]);
     assert_eq!(logged(&report), pairs(Value::Null, Value::Null));
     assert_eq!(report["profiles"][1]["state"], "permanent");
     assert!(
@@ -223,8 +212,7 @@ fn without_a_reachable_log_the_state_alone_decides() {
 #[test]
 fn a_line_of_another_failure_time_or_another_profile_is_not_its_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let (s, log) = (dir.path().join("s"), dir.path().join("gateway.log"));
-    state_dir(&s);
+    let (s, log) = (state_dir(dir.path()), dir.path().join("gateway.log"));
     config(&s, &log);
     let lines = [
         // 61 s after the last failure: another failure's line.
@@ -235,15 +223,14 @@ fn a_line_of_another_failure_time_or_another_profile_is_not_its_reason() {
         record(209, &failed(COOL, "anthropic", "HTTP 500 upstream")),
     ];
     write(&log, lines.join("\n").as_bytes());
-    let tmp = own_tmpdir(dir.path());
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(logged(&report), pairs(Value::Null, Value::Null));
 
     // The same file with the line of the failure itself: found.
     let mut lines = lines.to_vec();
     lines.push(record(-3, &failed(DEAD, "openai-codex", REUSED)));
     write(&log, lines.join("\n").as_bytes());
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(
         logged(&report),
         pairs(json!("refresh_token_reused"), Value::Null)
@@ -254,14 +241,12 @@ fn a_line_of_another_failure_time_or_another_profile_is_not_its_reason() {
 fn a_log_is_never_read_through_a_symlink_a_fifo_or_past_its_last_mib() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
-    let s = t.join("s");
-    state_dir(&s);
-    let tmp = own_tmpdir(t);
+    let s = state_dir(t);
     write(t.join("real.log"), day_log().as_bytes());
 
     std::os::unix::fs::symlink(t.join("real.log"), t.join("link.log")).unwrap();
     config(&s, &t.join("link.log"));
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(
         logged(&report),
         pairs(Value::Null, Value::Null),
@@ -275,7 +260,7 @@ fn a_log_is_never_read_through_a_symlink_a_fifo_or_past_its_last_mib() {
         .unwrap();
     assert!(status.success());
     config(&s, &t.join("fifo.log"));
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(logged(&report), pairs(Value::Null, Value::Null), "a FIFO");
 
     // The lines, then 1 MiB of other records: past the tail that is read.
@@ -287,7 +272,7 @@ fn a_log_is_never_read_through_a_symlink_a_fifo_or_past_its_last_mib() {
     }
     write(t.join("big.log"), big.as_bytes());
     config(&s, &t.join("big.log"));
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(
         logged(&report),
         pairs(Value::Null, Value::Null),
@@ -297,7 +282,7 @@ fn a_log_is_never_read_through_a_symlink_a_fifo_or_past_its_last_mib() {
     big.push('\n');
     big.push_str(&day_log());
     write(t.join("big.log"), big.as_bytes());
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(
         logged(&report),
         pairs(json!("refresh_token_reused"), json!("refresh_contention")),
@@ -309,16 +294,14 @@ fn a_log_is_never_read_through_a_symlink_a_fifo_or_past_its_last_mib() {
 fn a_config_only_json5_can_read_is_not_followed_and_the_sweep_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
-    let s = t.join("s");
-    state_dir(&s);
+    let s = state_dir(t);
     write(t.join("gateway.log"), day_log().as_bytes());
     let json5 = format!(
         "// OpenClaw reads JSON5\n{{ logging: {{ file: '{}' }} }}\n",
         t.join("gateway.log").display()
     );
     write(s.join("openclaw.json"), json5.as_bytes());
-    let tmp = own_tmpdir(t);
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(logged(&report), pairs(Value::Null, Value::Null));
     assert_eq!(report["exit_code"], 0);
 }
@@ -327,14 +310,12 @@ fn a_config_only_json5_can_read_is_not_followed_and_the_sweep_goes_on() {
 fn openclaws_fallback_temp_dir_is_read_only_while_private() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
-    let s = t.join("s");
-    state_dir(&s);
-    let tmp = own_tmpdir(t);
+    let s = state_dir(t);
     let uid = rustix::process::getuid().as_raw();
-    let logs = Path::new(&tmp).join(format!("openclaw-{uid}"));
+    let logs = t.join("tmp").join(format!("openclaw-{uid}"));
     write(logs.join(DAY_LOG), day_log().as_bytes());
     fs::set_permissions(&logs, fs::Permissions::from_mode(0o700)).unwrap();
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(
         logged(&report),
         pairs(json!("refresh_token_reused"), json!("refresh_contention"))
@@ -342,7 +323,7 @@ fn openclaws_fallback_temp_dir_is_read_only_while_private() {
     // Writable by others: OpenClaw would not use it, and anyone could have
     // written its lines.
     fs::set_permissions(&logs, fs::Permissions::from_mode(0o777)).unwrap();
-    let (report, _) = json_sweep(&s, &[("TMPDIR", &tmp)]);
+    let (report, _) = json_sweep(&s, &[]);
     assert_eq!(logged(&report), pairs(Value::Null, Value::Null));
 }
 
@@ -354,7 +335,7 @@ fn openclaws_fallback_temp_dir_is_read_only_while_private() {
 fn openclaws_default_log_dir_in_tmp_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path();
-    state_dir(&t.join("s"));
+    state_dir(t);
     write(t.join(DAY_LOG), day_log().as_bytes());
     fs::copy(BIN, t.join("sweeper")).unwrap();
     let script = r#"
