@@ -17,9 +17,9 @@ export const SHORT_BUDGET = {
   stale: 180_000,
 };
 
-// A function (or class) of OpenClaw's bundled dist by its source name: the dist file that
-// defines it at top level and exports it (under a minified alias), imported
-// by file path. Bundler hashes in the file names differ per release, so the
+// A function (or class) of OpenClaw's bundled dist by its source name: the
+// dist file that defines it at top level and exports it (under a minified
+// alias), imported by file path. Bundler hashes in the file names differ per release, so the
 // file is found by its text. Rejects when no file, or more than one, exports it;
 // `inFile` (a file name prefix, e.g. "errors-") picks one of several, as an
 // importer of OpenClaw's does.

@@ -39,13 +39,13 @@ const profiles = specs.map((spec) => {
 });
 const { fn: persistAuthProfileBatch } = await loadDistFunction(installDir, "persistAuthProfileBatch");
 const batch = profiles.map(({ profileId, credential }) => ({ profileId, credential }));
+// The store markAuthProfileFailure is given: it reads the profile from it and
+// writes the failure into the persisted state.
+const store = { version: 1, profiles: Object.fromEntries(batch.map((p) => [p.profileId, p.credential])) };
 let failures;
 if (step === "store") {
   await persistAuthProfileBatch({ profiles: batch });
   const { fn: markAuthProfileFailure } = await loadDistFunction(installDir, "markAuthProfileFailure");
-  // markAuthProfileFailure reads the profile from the store it is given and
-  // writes the failure into the persisted state.
-  const store = { version: 1, profiles: Object.fromEntries(batch.map((p) => [p.profileId, p.credential])) };
   for (const { profileId, reason } of profiles) await markAuthProfileFailure({ store, profileId, reason });
 } else if (step === "refresh-failed") {
   await persistAuthProfileBatch({ profiles: batch });
@@ -74,7 +74,6 @@ async function failRefreshes() {
   const markAuthProfileFailure = await load("markAuthProfileFailure");
   const refreshOpenAICodexToken = await load("refreshOpenAICodexToken", "openai-chatgpt-oauth-flow.runtime-");
   const log = (await load("createSubsystemLogger"))("agent/embedded");
-  const store = { version: 1, profiles: Object.fromEntries(batch.map((p) => [p.profileId, p.credential])) };
   const out = [];
   for (const { profileId, credential, reason: kind } of profiles) {
     let cause;
