@@ -528,9 +528,35 @@ def test_every_sweeper_leaves_its_last_lines_as_termination_message(deployer, mo
         assert c.get("terminationMessagePolicy") == "FallbackToLogsOnError", (deployer, mode, c["name"])
 
 
-@pytest.mark.parametrize("mode", DEPLOYERS["serhanekicii-openclaw-helm"][1])
-def test_serhanekicii_snippets_pin_the_pod_hostname(mode):
-    """Issue 22: a gateway restarted under the same hostname reclaims its own
-    gateway-owner lease; app-template takes the pod's hostname per controller."""
-    doc = snippet("serhanekicii-openclaw-helm", mode)
-    assert doc["app-template"]["controllers"]["main"]["pod"]["hostname"] == "openclaw-gateway"
+def hostname_keys(node, where=""):
+    """Every `hostname` key in a parsed snippet, with where it is."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "hostname":
+                yield f"{where}{k}", v
+            yield from hostname_keys(v, f"{where}{k}.")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from hostname_keys(v, f"{where}{i}.")
+
+
+@pytest.mark.parametrize("deployer,mode", SNIPPETS, ids=IDS)
+def test_no_snippet_pins_the_pod_hostname(deployer, mode):
+    """Two overlapping pods under one hostname make OpenClaw 2026.9 strip the
+    live gateway's owner lease; the sweep clears a killed gateway's lease
+    whatever the hostname. No snippet sets one."""
+    assert list(hostname_keys(snippet(deployer, mode))) == []
+    if deployer == "serhanekicii-openclaw-helm":
+        # Nor does the chart's default, merged: each pod keeps its own name.
+        values = deep_merge(serh_defaults(), snippet(deployer, mode))
+        assert not values["app-template"]["controllers"]["main"].get("pod", {}).get("hostname")
+
+
+def test_serhanekicii_hostname_opt_in_the_readme_names_validates():
+    """deploy/community/README.md names app-template's key for those who pin
+    the hostname anyway; it is one app-template's schema takes."""
+    assert "`controllers.main.pod.hostname`" in (COMMUNITY / "README.md").read_text()
+    values = deep_merge(serh_defaults(), snippet("serhanekicii-openclaw-helm", "init"))
+    values = deep_merge(values, {"app-template": {"controllers": {"main": {"pod": {"hostname": "openclaw-gateway"}}}}})
+    errors = schema_errors(app_template_schema(), values["app-template"], APP_TEMPLATE)
+    assert not errors, "\n".join(errors)

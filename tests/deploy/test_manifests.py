@@ -2,10 +2,13 @@
 reaches the container it configures (issue 24), the kustomize wrap component
 names what a gateway without `command` lacks, compose refuses to start
 without OPENCLAW_CONFIG_DIR, every sweeper container leaves its last log
-lines as its termination message, and the gateway's hostname is pinned
-(issue 22). The podman runs of the same files are in test_deploy.py.
+lines as its termination message, and no shipped file pins the gateway's
+hostname (two overlapping pods under one hostname make OpenClaw 2026.9 strip
+the live gateway's owner lease; the chart keeps `openclaw.hostname` as an
+opt-in). The podman runs of the same files are in test_deploy.py.
 """
 
+import json
 import os
 import re
 import shutil
@@ -13,10 +16,9 @@ import shutil
 import pytest
 import yaml
 from helm_python import HelmValuesError
-from test_deploy import ENV, ROOT, kustomize, notes, render, run
+from test_deploy import ENV, ROOT, kustomize, notes, render, run, validate
 
 SWEEPER_BIN = "/opt/lock-sweeper/openclaw-lock-sweeper"
-HOSTNAME = "openclaw-gateway"
 
 
 def pod(manifests):
@@ -102,29 +104,120 @@ def test_helm_schema_refuses_flags_the_chart_sets(key, flag):
         render({"lockSweeper": {key: [flag, "x"]}})
 
 
-# === The gateway's hostname (issue 22) ===
+# === No shipped file pins the gateway's hostname ===
+#
+# With one hostname on two overlapping pods (a pod stuck terminating, `kubectl
+# debug --copy-to`, a second workload from the template, `docker compose run`),
+# OpenClaw 2026.9 judges the live gateway's owner lease dead, takes the row,
+# fails on the coordinator and releases it: the live gateway runs on with no
+# lease. The sweep removes a killed gateway's lease whatever the hostname.
+
+OPT_IN = "gw-a"
 
 
-def test_helm_pins_the_hostname_from_a_value():
-    assert pod(render({}))["hostname"] == HOSTNAME
-    assert pod(render({"openclaw": {"hostname": "gw-a"}}))["hostname"] == "gw-a"
-    assert "hostname" not in pod(render({"openclaw": {"hostname": ""}})), "\"\": the pod's own name"
+def hostnames(node, where=""):
+    """Every `hostname` key, and every JSON patch op whose path sets one, in a
+    parsed YAML document: (where, value)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("path"), str) and node["path"].rstrip("/").endswith("/hostname") and "op" in node:
+            yield f"{where}{node['path']}", node.get("value")
+        for k, v in node.items():
+            if k == "hostname":
+                yield f"{where}{k}", v
+            yield from hostnames(v, f"{where}{k}.")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from hostnames(v, f"{where}{i}.")
+
+
+def test_no_yaml_file_under_deploy_sets_a_hostname():
+    """Every manifest, component, patch, compose file, values file and
+    community snippet; the chart's templates are checked rendered (below).
+    The chart's values.yaml has the opt-in, empty."""
+    files = [p for p in (ROOT / "deploy").rglob("*") if p.suffix in (".yaml", ".yml") and "templates" not in p.parts]
+    assert len(files) > 10, files
+    found = {}
+    for f in files:
+        for i, doc in enumerate(yaml.safe_load_all(f.read_text())):
+            for where, value in hostnames(doc, f"{i}:"):
+                found[f"{f.relative_to(ROOT)}:{where}"] = value
+    values = "deploy/helm/openclaw-lock-sweeper/values.yaml:0:openclaw.hostname"
+    assert found.pop(values, None) == "", "the chart's openclaw.hostname is the opt-in, empty by default"
+    assert found == {}, f"a hostname set by default: {found}"
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"lockSweeper": {"mode": "init"}},
+    {"lockSweeper": {"mode": "init", "watch": {"enabled": True}}},
+    {"lockSweeper": {"mode": "wrap", "watch": {"enabled": True}}},
+    {"lockSweeper": {"enabled": False}},
+    {"openclaw": {"strategy": "RollingUpdate"}},
+    {"openclaw": {"hostname": ""}},
+], ids=["default", "init", "init-watch", "wrap-watch", "off", "rolling", "empty"])
+def test_helm_pins_no_hostname_by_default(values):
+    spec = pod(render(values))
+    assert "hostname" not in spec, spec.get("hostname")
+    assert list(hostnames(spec)) == []
+    assert "hostname" not in notes(values).lower()
+
+
+@pytest.mark.parametrize("mode", ["init", "wrap"])
+def test_helm_hostname_opt_in_still_renders(mode, tmp_path):
+    values = {"lockSweeper": {"mode": mode}, "openclaw": {"hostname": OPT_IN}}
+    manifests = render(values)
+    validate(manifests, tmp_path)
+    assert pod(manifests)["hostname"] == OPT_IN
+    text = notes(values)
+    assert f"Pod hostname: {OPT_IN} (openclaw.hostname)" in text, text
+    assert "Never run two pods of it at once" in text and "owner lease" in text, "NOTES state the trade-off"
     with pytest.raises(HelmValuesError, match="hostname"):
         render({"openclaw": {"hostname": "Not_A_Host"}})
 
 
-@pytest.mark.parametrize("example", ["example", "example-wrap", "example-watch"])
-def test_kustomize_components_pin_the_hostname(example):
-    assert pod(kustomize(ROOT / "deploy/kubernetes" / example))["hostname"] == HOSTNAME
+def test_helm_hostname_value_is_documented_as_opt_in():
+    chart = ROOT / "deploy/helm/openclaw-lock-sweeper"
+    assert yaml.safe_load((chart / "values.yaml").read_text())["openclaw"]["hostname"] == ""
+    schema = json.loads((chart / "values.schema.json").read_text())
+    desc = schema["properties"]["openclaw"]["properties"]["hostname"]["description"]
+    assert desc.startswith("Opt-in") and "overlapping" in desc, desc
 
 
-def test_kustomize_watch_component_alone_pins_the_hostname(tmp_path):
+BASE = ROOT / "deploy/kubernetes/openclaw"
+COMPONENTS = ["lock-sweeper", "lock-sweeper-wrap", "lock-sweeper-watch"]
+
+
+def overlay(tmp_path, components, patches=None):
     ov = tmp_path / "ov"
     ov.mkdir()
-    (ov / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [os.path.relpath(ROOT / "deploy/kubernetes/openclaw", ov)],
-        "components": [os.path.relpath(ROOT / "deploy/kubernetes/lock-sweeper-watch", ov)]}))
-    assert pod(kustomize(ov))["hostname"] == HOSTNAME
+    k = {"resources": [os.path.relpath(BASE, ov)],
+         "components": [os.path.relpath(ROOT / "deploy/kubernetes" / c, ov) for c in components]}
+    if patches:
+        k["patches"] = patches
+    (ov / "kustomization.yaml").write_text(yaml.safe_dump(k))
+    return ov
+
+
+@pytest.mark.parametrize("example", ["openclaw", "example", "example-wrap", "example-watch"])
+def test_kustomize_examples_pin_no_hostname(example):
+    spec = pod(kustomize(ROOT / "deploy/kubernetes" / example))
+    assert "hostname" not in spec and list(hostnames(spec)) == []
+
+
+@pytest.mark.parametrize("components", [[c] for c in COMPONENTS] + [["lock-sweeper", "lock-sweeper-watch"]],
+                         ids=COMPONENTS + ["init+watch"])
+def test_kustomize_components_pin_no_hostname(components, tmp_path):
+    spec = pod(kustomize(overlay(tmp_path, components)))
+    assert "hostname" not in spec and list(hostnames(spec)) == []
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_kustomize_overlay_can_still_pin_a_hostname(component, tmp_path):
+    """The fallback without the sweeper, or by choice: the overlay's own
+    patch; no component removes or overrides it."""
+    patch = {"target": {"kind": "Deployment", "name": "openclaw"},
+             "patch": yaml.safe_dump([{"op": "add", "path": "/spec/template/spec/hostname", "value": OPT_IN}])}
+    assert pod(kustomize(overlay(tmp_path, [component], [patch])))["hostname"] == OPT_IN
 
 
 # === Every sweeper container leaves its last lines as its termination message ===
@@ -213,5 +306,23 @@ def test_compose_refuses_to_start_without_openclaw_config_dir(which, tmp_path):
     env["OPENCLAW_CONFIG_DIR"] = str(tmp_path)
     r = run(compose_bin(which), "-f", ROOT / "deploy/compose/docker-compose.yml", "config", env=env, cwd=tmp_path)
     services = yaml.safe_load(r.stdout)["services"]
-    assert services["openclaw-gateway"]["hostname"] == HOSTNAME
+    assert "openclaw-gateway" in services
     assert shutil.which("docker-compose")
+
+
+@pytest.mark.parametrize("which", ["1.29", "v2"])
+@pytest.mark.parametrize("wrap", [False, True], ids=["init", "wrap"])
+def test_compose_pins_no_hostname(which, wrap, tmp_path):
+    """Compose's own default (the container's id) for every service, the
+    watch profile's included: `docker compose run openclaw-gateway` beside
+    the running gateway must not share its hostname."""
+    env = {k: v for k, v in ENV.items() if not k.startswith("OPENCLAW_")}
+    env.update(OPENCLAW_CONFIG_DIR=str(tmp_path), OPENCLAW_WORKSPACE_DIR=str(tmp_path))
+    files = ["-f", ROOT / "deploy/compose/docker-compose.yml"]
+    if wrap:
+        files += ["-f", ROOT / "deploy/compose/docker-compose.wrap.yml"]
+    r = run(compose_bin(which), "--profile", "watch", *files, "config", env=env, cwd=tmp_path)
+    services = yaml.safe_load(r.stdout)["services"]
+    assert set(services) == {"openclaw-lock-sweeper", "openclaw-lock-sweeper-watch", "openclaw-gateway"}, set(services)
+    pinned = {name: s["hostname"] for name, s in services.items() if "hostname" in s}
+    assert pinned == {}, pinned
