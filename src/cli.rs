@@ -412,7 +412,23 @@ fn resolve(
         } else {
             "OPENCLAW_STATE_DIR"
         };
-        dirs.pop().map(|dir| (PathBuf::from(dir), source))
+        // An empty flag is a mistake (an unset shell variable in a pod
+        // spec's args), never a request for the default: the default would
+        // be `$HOME/.openclaw`, which may be another state dir. An empty
+        // OPENCLAW_STATE_DIR stays unset, as it is for OpenClaw.
+        match dirs.pop() {
+            Some(dir)
+                if source == "--state-dir" && dir.as_encoded_bytes().trim_ascii().is_empty() =>
+            {
+                return Err(invalid(
+                    source,
+                    &dir.to_string_lossy(),
+                    "the state dir is empty: name it, or leave the flag out to use \
+                     OPENCLAW_STATE_DIR, OPENCLAW_HOME or HOME",
+                ));
+            }
+            dir => dir.map(|dir| (PathBuf::from(dir), source)),
+        }
     };
     let (pids, pid_source) = values("holder-pid")?;
     let holder_pid = pids
@@ -664,7 +680,7 @@ mod tests {
     #[test]
     fn usage_errors_name_their_source() {
         type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-        let cases: [Case; 31] = [
+        let cases: [Case; 32] = [
             (&["--frobnicate"], &[], "--frobnicate"),
             (&["stray"], &[], "stray"),
             (
@@ -794,6 +810,7 @@ mod tests {
                 "LOCK_SWEEPER_LOG_LEVEL: invalid log filter \"shout\"",
             ),
             (&["--state-dir"], &[], "--state-dir"),
+            (&["--state-dir", ""], &[], "--state-dir: invalid value \"\""),
             (&["--dry-run=yes"], &[], "--dry-run"),
             (
                 &["--min-age", "10"],

@@ -552,7 +552,9 @@ mod tests {
             (dir.as_path(), from),
             (Path::new("/nonexistent-home/.openclaw"), "HOME")
         );
-        let (dir, from) = resolve_state_dir(Some((Path::new(""), "--state-dir")), &env).unwrap();
+        // (An empty --state-dir is refused before: cli.rs.)
+        let (dir, from) =
+            resolve_state_dir(Some((Path::new(" "), "OPENCLAW_STATE_DIR")), &env).unwrap();
         assert_eq!(
             (dir.as_path(), from),
             (Path::new("/nonexistent-home/.openclaw"), "HOME")

@@ -129,10 +129,26 @@ pub fn probe(root: BorrowedFd) -> Liveness {
     // that their locks are shared (once each, after the listing).
     let mut taken_in: Vec<(Rc<OwnedFd>, PathBuf)> = Vec::new();
     for (owner, kind) in owners {
-        if kind != FileType::Directory || !owner.to_bytes().starts_with(b"openclaw-") {
+        if !owner.to_bytes().starts_with(b"openclaw-") {
             continue;
         }
         let rel_dir = Path::new("tmp").join(OsStr::from_bytes(owner.to_bytes()));
+        if kind != FileType::Directory {
+            // OpenClaw's own directory (`openclaw-<uid>`) as a symlink: the
+            // gateway follows it and holds its coordinator through it, which
+            // this probe never follows. Anything else so named is not ours.
+            if !is_uid_dir(owner.to_bytes()) {
+                continue;
+            }
+            return Liveness::Unknown {
+                reason: format!(
+                    "{} is not a directory ({kind:?}); OpenClaw would follow it to its gateway \
+                     coordinator, this sweep does not, so no gateway can be ruled out",
+                    shown(&rel_dir)
+                ),
+                warn: true,
+            };
+        }
         let dir = match rustix::fs::openat(&tmp, &owner, dir_flags, Mode::empty()) {
             Ok(fd) => Rc::new(fd),
             Err(e) => return unknown("open", &rel_dir, e),
@@ -217,6 +233,12 @@ pub fn probe(root: BorrowedFd) -> Liveness {
         held,
         leftovers,
     }
+}
+
+/// `openclaw-<uid>`: the name OpenClaw gives its directory under `tmp/`.
+fn is_uid_dir(name: &[u8]) -> bool {
+    let uid = &name[b"openclaw-".len()..];
+    !uid.is_empty() && uid.iter().all(u8::is_ascii_digit)
 }
 
 // === Which file systems share their locks ===

@@ -269,7 +269,7 @@ fn agent_store(dir: BorrowedFd, agent: &str, sweep: &Sweep, found: &mut Vec<Prof
 }
 
 fn open(dir: BorrowedFd, name: &CStr, path: &str) -> Option<Database> {
-    match sqlite::open_read_only(dir, name, path) {
+    match sqlite::open_read_only(dir, name, path, sqlite::Deadline::start()) {
         Ok(db) => db,
         Err(refused) => {
             warn!(path, reason = %refused, "cannot read this OpenClaw database; its auth profiles' state is not reported");
@@ -402,10 +402,7 @@ fn judge(
                 .filter(|p| valid_provider(p))
         });
         let hint = match state {
-            State::Permanent => format!(
-                "run `{}`; the sweep cannot fix this",
-                login_command(provider.as_deref(), id, agent)
-            ),
+            State::Permanent => relogin_hint(provider.as_deref(), id, agent),
             State::Transient => transient_hint(provider.as_deref(), id, sweep),
         };
         profiles.push(Profile {
@@ -439,22 +436,41 @@ fn classify(entry: &Value) -> Option<(State, &'static str)> {
     }
 }
 
-/// `openclaw models auth login --provider <p> --profile-id '<id>'`, quoted
-/// for a POSIX shell.
-fn login_command(provider: Option<&str>, id: &str, agent: Option<&str>) -> String {
+/// The hint for a dead token: the re-login command, when every name in it
+/// is `shell_safe`. The names come from the volume, which anyone who can
+/// write it controls, and the operator who pastes the hint is often root:
+/// for any other name no command is printed, only where the names are.
+fn relogin_hint(provider: Option<&str>, id: &str, agent: Option<&str>) -> String {
+    if !([Some(id), provider, agent].into_iter().flatten()).all(shell_safe) {
+        return "re-login with openclaw models auth login for this profile (its id is the \
+                profile field, id in the JSON report; its agent is named in source): no command \
+                is printed, as a name holds characters a shell would interpret; the sweep \
+                cannot fix this"
+            .to_owned();
+    }
     let mut command = String::from("openclaw models auth login");
     if let Some(provider) = provider {
         command.push_str(&format!(" --provider {provider}"));
     }
-    command.push_str(&format!(" --profile-id {}", quoted(id)));
+    // In quotes, as the README shows it; a safe name holds no quote, so
+    // nothing inside needs escaping.
+    command.push_str(&format!(" --profile-id '{id}'"));
     if let Some(agent) = agent {
-        command.push_str(&format!(" --agent {}", quoted(agent)));
+        command.push_str(&format!(" --agent '{agent}'"));
     }
-    command
+    format!("run `{command}`; the sweep cannot fix this")
 }
 
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+/// A name a hint may print: one no shell interprets inside single quotes
+/// and no log format escapes (a `\` or `"` would be escaped by the log and
+/// no longer be what the shell reads). Real ones fit: profile ids like
+/// `openai-codex:default` or `anthropic:user@example.com`, agent ids like
+/// `main` or `ops-2`, provider ids.
+fn shell_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._+-:=/,".contains(&b))
 }
 
 fn transient_hint(provider: Option<&str>, id: &str, sweep: &Sweep) -> String {
@@ -511,6 +527,24 @@ fn utc(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_no_shell_or_log_would_change_are_printed_in_a_command() {
+        for safe in [
+            "openai-codex:default",
+            "anthropic:a.b+c@example.com",
+            "ops-2",
+        ] {
+            assert!(shell_safe(safe), "{safe}");
+        }
+        for unsafe_ in [
+            "", "a'b", "a\\b", "a\"b", "$(x)", "`x`", "a b", "a;b", "a\nb", "~x", "*",
+        ] {
+            assert!(!shell_safe(unsafe_), "{unsafe_:?}");
+        }
+        let hint = relogin_hint(Some("openai-codex"), "openai-codex:x';id #", None);
+        assert!(!hint.contains('`') && !hint.contains("x'"), "{hint}");
+    }
 
     #[test]
     fn refresh_lock_names_are_openclaws() {

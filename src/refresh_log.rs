@@ -11,13 +11,13 @@
 //! `lastFailureAt`. Where such a line is reachable (wrapper mode with `/tmp`
 //! an emptyDir; a `logging.file` on the volume), it is matched to the profile
 //! by id and time. Reading a log is a hint only: bounded, read-only, never
-//! through a symlink (the file or its dir), and nothing about it fails the
-//! sweep.
+//! through a symlink (the file or any dir on its path), a `logging.file` only
+//! when the state dir's owner owns it, and nothing about it fails the sweep.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{FileType, Mode, OFlags, Stat};
 use serde_json::Value;
@@ -73,25 +73,43 @@ pub fn attach(root: BorrowedFd, profiles: &mut [Profile]) {
 /// The failed-refresh lines of every reachable log.
 fn read(root: BorrowedFd) -> Vec<Line> {
     let mut logs = Logs::default();
-    if let Some(configured) = configured_file(root) {
+    // Whoever can write the config names `logging.file`, and the sweeper may
+    // run as root: only a file of the state dir's owner is read.
+    let owner = rustix::fs::fstat(root).map(|stat| Trust::Owner(stat.st_uid));
+    if let (Some(configured), Ok(owner)) = (configured_file(root), owner) {
         let dir = configured.parent().unwrap_or(Path::new("/"));
         match rolling_family(&configured) {
-            Some(family) => logs.newest_in(dir, Some(family), false),
+            Some(family) => logs.newest_in(dir, Some(family), owner),
             None => {
-                if let (Some(fd), Some(name)) = (open_dir(dir), configured.file_name()) {
-                    logs.read_file(fd.as_fd(), name, &configured);
+                if let (Some(fd), Some(name)) = (open_log_dir(dir), configured.file_name()) {
+                    logs.read_file(fd.as_fd(), name, &configured, owner);
                 }
             }
         }
     }
     // OpenClaw's default dirs, trusted only as OpenClaw trusts them.
-    logs.newest_in(Path::new("/tmp/openclaw"), None, true);
+    logs.newest_in(Path::new("/tmp/openclaw"), None, Trust::PrivateDir);
     let tmp = std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     let uid = rustix::process::getuid().as_raw();
-    logs.newest_in(&tmp.join(format!("openclaw-{uid}")), None, true);
+    logs.newest_in(
+        &tmp.join(format!("openclaw-{uid}")),
+        None,
+        Trust::PrivateDir,
+    );
     logs.lines
+}
+
+/// Whose logs are read.
+#[derive(Clone, Copy)]
+enum Trust {
+    /// `logging.file`'s: only a file of this uid, the state dir's owner.
+    Owner(u32),
+    /// OpenClaw's temp dirs: any file of a dir as OpenClaw requires of them,
+    /// a real directory of this user (or root's), not writable by group or
+    /// others.
+    PrivateDir,
 }
 
 #[derive(Default)]
@@ -102,14 +120,13 @@ struct Logs {
 }
 
 impl Logs {
-    /// The newest rolling logs of `dir` (of `family` only, when given). A
-    /// `private` dir must be as OpenClaw requires of its temp dir: a real
-    /// directory of this user (or root's), not writable by group or others.
-    fn newest_in(&mut self, dir: &Path, family: Option<&[u8]>, private: bool) {
-        let Some(fd) = open_dir(dir) else {
+    /// The newest rolling logs of `dir` (of `family` only, when given), those
+    /// that `trust` allows.
+    fn newest_in(&mut self, dir: &Path, family: Option<&[u8]>, trust: Trust) {
+        let Some(fd) = open_log_dir(dir) else {
             return;
         };
-        if private {
+        if let Trust::PrivateDir = trust {
             let Ok(stat) = rustix::fs::fstat(&fd) else {
                 return;
             };
@@ -140,19 +157,36 @@ impl Logs {
         names.sort_unstable_by(|a, b| b.cmp(a));
         for (_, name) in names.into_iter().take(FILES_PER_DIR) {
             let name = OsStr::from_bytes(&name);
-            self.read_file(fd.as_fd(), name, &dir.join(name));
+            self.read_file(fd.as_fd(), name, &dir.join(name), trust);
         }
     }
 
     /// The failed-refresh lines of the last TAIL_BYTES of `name` in `dir`
-    /// (shown as `path`), when it is a regular file not read yet.
-    fn read_file(&mut self, dir: BorrowedFd, name: &OsStr, path: &Path) {
+    /// (shown as `path`), when it is a regular file not read yet, of the
+    /// owner `trust` names.
+    fn read_file(&mut self, dir: BorrowedFd, name: &OsStr, path: &Path, trust: Trust) {
         let Ok(name) = CString::new(name.as_bytes()) else {
             return;
         };
+        let shown = shown(path);
         let Some((fd, stat)) = open_regular(dir, &name) else {
+            debug!(
+                log = &*shown,
+                "log missing, a symlink (never followed) or not a regular file; not read"
+            );
             return;
         };
+        if let Trust::Owner(uid) = trust
+            && stat.st_uid != uid
+        {
+            debug!(
+                log = &*shown,
+                owner = stat.st_uid,
+                state_dir_owner = uid,
+                "log not owned by the state dir's owner; not read"
+            );
+            return;
+        }
         if self.seen.contains(&(stat.st_dev, stat.st_ino)) {
             return;
         }
@@ -160,7 +194,6 @@ impl Logs {
         let Some(text) = tail(&fd, stat.st_size as u64) else {
             return;
         };
-        let shown = shown(path);
         let before = self.lines.len();
         parse(&text, &shown, &mut self.lines);
         debug!(
@@ -172,14 +205,38 @@ impl Logs {
     }
 }
 
-fn open_dir(dir: &Path) -> Option<OwnedFd> {
-    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    rustix::fs::open(
-        &*path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()
+/// `dir`, reached one component at a time from `/` (or from the current
+/// dir, for a relative path) without following a symlink at any of them:
+/// `O_NOFOLLOW` on the whole path would check its last component only.
+fn open_dir(dir: &Path) -> rustix::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let start = if dir.has_root() { "/" } else { "." };
+    let mut fd = rustix::fs::open(start, flags, Mode::empty())?;
+    for part in dir.components().filter(|c| *c != Component::RootDir) {
+        fd = rustix::fs::openat(&fd, part.as_os_str(), flags, Mode::empty())?;
+    }
+    Ok(fd)
+}
+
+/// `open_dir`, saying at debug level why a dir that is there was not opened.
+fn open_log_dir(dir: &Path) -> Option<OwnedFd> {
+    match open_dir(dir) {
+        Ok(fd) => Some(fd),
+        Err(rustix::io::Errno::NOENT) => None,
+        // A symlink opened with O_DIRECTORY | O_NOFOLLOW gives ENOTDIR, as a
+        // file does.
+        Err(rustix::io::Errno::NOTDIR) => {
+            debug!(
+                dir = &*shown(dir),
+                "a symlink (never followed) or a file on the path of this log dir; its logs are not read"
+            );
+            None
+        }
+        Err(e) => {
+            debug!(dir = &*shown(dir), reason = %e, "cannot open this log dir; its logs are not read");
+            None
+        }
+    }
 }
 
 /// `logging.file` of OpenClaw's config, when that is plain JSON and the path
@@ -193,7 +250,7 @@ fn configured_file(root: BorrowedFd) -> Option<PathBuf> {
         .filter(|p| !p.as_os_str().is_empty())
     {
         Some(config) if config.is_absolute() => {
-            let dir = open_dir(config.parent()?)?;
+            let dir = open_dir(config.parent()?).ok()?;
             open_regular(
                 dir.as_fd(),
                 &CString::new(config.file_name()?.as_bytes()).ok()?,

@@ -199,13 +199,36 @@ fn remove_dir_in_place(dir: BorrowedFd, name: &CStr, judged: &Stat) -> Result<Ou
 /// flushed: pid 1 of a container, which the kernel's default actions spare,
 /// ends too. Watch mode keeps its own mask (already blocked) and takes the
 /// signal at its next wait.
-struct Shield {
+pub struct Shield {
     old: libc::sigset_t,
     set: libc::sigset_t,
 }
 
+/// Sleeps for `wait`; a stop signal ends the process at once, with its
+/// status, after the logs are flushed (the signal is blocked meanwhile, so
+/// it waits to be taken here; pid 1 included).
+pub fn sleep_or_stop(wait: std::time::Duration) {
+    let shield = Shield::raise();
+    let timeout = libc::timespec {
+        tv_sec: wait.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(wait.subsec_nanos() as i32),
+    };
+    // SAFETY: the set was initialized by `raise`; a null info pointer is
+    // allowed.
+    let signal = unsafe { libc::sigtimedwait(&shield.set, std::ptr::null_mut(), &timeout) };
+    if signal > 0 {
+        tracing::warn!(
+            signal,
+            "stop signal received while the sweep waited; it ends"
+        );
+        crate::log::flush_logs();
+        // SAFETY: ends the process; nothing is mid-write.
+        unsafe { libc::_exit(128 + signal) };
+    }
+}
+
 impl Shield {
-    fn raise() -> Shield {
+    pub fn raise() -> Shield {
         // SAFETY: sigemptyset initializes each set before any other use.
         unsafe {
             let mut set = MaybeUninit::<libc::sigset_t>::uninit();
@@ -241,7 +264,7 @@ impl Drop for Shield {
                 if signal > 0 {
                     tracing::warn!(
                         signal,
-                        "stop signal received; the removal under way was finished first"
+                        "stop signal received; what was under way was finished first"
                     );
                     crate::log::flush_logs();
                     libc::_exit(128 + signal);

@@ -101,8 +101,9 @@ pub struct Row {
     /// The database, relative to the state dir.
     pub database: String,
     pub table: &'static str,
-    /// `scope/key` of the row.
-    pub key: String,
+    /// `scope/key` of the row; `None` for a database or table whose rows
+    /// were not read.
+    pub key: Option<String>,
     /// The owner it names.
     pub pid: Option<i64>,
     pub host: Option<String>,
@@ -111,6 +112,8 @@ pub struct Row {
     pub action: RowAction,
     /// Why, in one word (`dead-gateway`, `unproven`, `same-host`, ...).
     pub reason: &'static str,
+    /// What was wrong with a database or table that was not read.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +314,7 @@ impl Summary {
                     "expires_at": r.expires_at,
                     "action": r.action.as_str(),
                     "reason": r.reason,
+                    "detail": r.detail,
                 })
             })
             .collect();

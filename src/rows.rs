@@ -1,11 +1,16 @@
 //! Leftovers OpenClaw keeps in SQLite rows rather than files (2026.9.x):
 //!
-//! - `state/openclaw.sqlite`, `state_leases`: the `gateway-owner` lease. A
-//!   gateway publishes it only while it holds the gateway coordinator and
-//!   deletes it before it lets the coordinator go (also across an
-//!   in-process restart), so under the **free** verdict any such row is a
-//!   dead gateway's. OpenClaw reclaims a dead owner's row only from the same
-//!   hostname: a gateway in a new pod cannot start until it expires (5 min).
+//! - `state/openclaw.sqlite`, `state_leases`: the `gateway-owner` lease.
+//!   OpenClaw reclaims a dead owner's row only from the same hostname: a
+//!   gateway in a new pod cannot start until it expires (5 min). A gateway
+//!   writes this row while it *starts*, before it takes the coordinator the
+//!   sweep probes (`acquireGatewayLock`: lifecycle lock in its own `/tmp`,
+//!   then the row, then the coordinator on the volume), so a free verdict
+//!   proves dead only the owner of a row older than [`START_WINDOW`]. A
+//!   younger row is not judged in that pass: the sweep lets the
+//!   coordinators go, waits out the window, and looks again. A gateway that
+//!   took a coordinator meanwhile is attached; one that did not, with its
+//!   row unchanged, is dead (docs/safety.md).
 //! - the same table's `startup-migrations` lease, which `openclaw doctor` and
 //!   the gateway's preflight take *without* the coordinator: even free does
 //!   not prove its owner dead, so it is reported, never removed.
@@ -15,7 +20,9 @@
 //!
 //! Rows are written only under free (no OpenClaw process can be using the
 //! databases); otherwise a row that would stop the gateway is reported with
-//! what cures it.
+//! what cures it. Only tables as OpenClaw makes them are judged
+//! (`Database::table_columns`), and all SQLite work of a pass shares one
+//! deadline (`sqlite::Deadline`).
 
 use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -28,13 +35,19 @@ use tracing::{debug, error, info, warn};
 use crate::config::Holders;
 use crate::error::Error;
 use crate::report::{Row, RowAction, Summary, shown};
-use crate::sqlite::{self, Database};
+use crate::sqlite::{self, Database, Deadline};
+
+/// How long after writing its owner lease a starting gateway may still be
+/// without the coordinator: OpenClaw 2026.9.6 takes it a fraction of a
+/// second later (docs/safety.md has the measurements); this bounds it with
+/// a wide margin for a throttled container and a clock a node apart.
+pub const START_WINDOW: Duration = Duration::from_secs(15);
 
 /// What the kernel proved about the state dir, for the rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proof {
     /// This sweep holds every gateway coordinator: no gateway nor embedded
-    /// writer runs, and none can start.
+    /// writer runs, and none can get past its start.
     Free,
     /// No proof either way (no coordinator, `--liveness pids`, ...).
     Unproven,
@@ -46,41 +59,55 @@ pub struct Rules<'a> {
     pub holders: &'a Holders,
     pub min_age: Option<Duration>,
     pub dry_run: bool,
+    /// The pass after a wait: the owner row the first pass left unjudged,
+    /// every column as it was read.
+    pub waited_for: Option<&'a [Value]>,
 }
 
-/// The lease rows of `state_leases` that stop a gateway start from another
-/// hostname until they expire.
-const LEASES: [&str; 2] = ["gateway-owner", "startup-migrations"];
+/// An owner row too young to judge under free: its gateway may be starting.
+#[derive(Debug)]
+pub struct Deferred {
+    /// How long to wait, the coordinators let go, before looking again.
+    pub wait: Duration,
+    /// The row as read, every column.
+    pub row: Vec<Value>,
+    pub host: Option<String>,
+    pub pid: Option<i64>,
+}
+
+const OWNER_SCOPE: &str = "gateway-owner";
+const MIGRATIONS_SCOPE: &str = "startup-migrations";
 const USAGE_SCOPE: &str = "session-cost-usage";
 const USAGE_KEY: &str = "refresh-lock";
+const STATE_DB: &str = "state/openclaw.sqlite";
 
 /// Judges (and under free, removes) the rows of the state dir at `root`.
-pub fn sweep(root: BorrowedFd, rules: &Rules, summary: &mut Summary) {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+/// `Some` when under free the owner row is too young to judge: then nothing
+/// was judged, and the caller waits and calls again with `waited_for`.
+pub fn sweep(root: BorrowedFd, rules: &Rules, summary: &mut Summary) -> Option<Deferred> {
     let mut sweeper = Rows {
         rules,
         summary,
-        now_ms,
+        now_ms: now_ms(),
         host: rustix::system::uname()
             .nodename()
             .to_string_lossy()
             .into_owned(),
+        deadline: Deadline::start(),
+        deferred: None,
     };
     // Releases before 2026.9 have no state database, nor these rows: one
     // lookup and done.
-    let Some(state) = sqlite::open_dir(root, c"state") else {
-        return;
-    };
+    let state = sqlite::open_dir(root, c"state")?;
     if !sweeper.leases(state.as_fd()) {
-        return;
+        return None;
     }
-    let Some(agents) = sqlite::open_dir(root, c"agents") else {
-        return;
-    };
+    if sweeper.deferred.is_some() {
+        return sweeper.deferred;
+    }
+    let agents = sqlite::open_dir(root, c"agents")?;
     let Ok(mut entries) = rustix::fs::Dir::read_from(&agents) else {
-        return;
+        return None;
     };
     let mut ids: Vec<_> = entries
         .by_ref()
@@ -103,6 +130,13 @@ pub fn sweep(root: BorrowedFd, rules: &Rules, summary: &mut Summary) {
         );
         sweeper.usage_lock(agent.as_fd(), &path);
     }
+    None
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 struct Rows<'a, 'r> {
@@ -110,13 +144,33 @@ struct Rows<'a, 'r> {
     summary: &'a mut Summary,
     now_ms: i64,
     host: String,
+    deadline: Deadline,
+    deferred: Option<Deferred>,
 }
 
-/// One row as it was read: the values the `DELETE` repeats.
-struct Judged {
-    table: &'static str,
-    columns: &'static [&'static str],
-    values: Vec<Value>,
+/// A table's rows as read: every column, so that the `DELETE` repeats them
+/// all and removes only the row that was judged.
+struct Table {
+    name: &'static str,
+    columns: Vec<String>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    fn get<'v>(&self, row: &'v [Value], column: &str) -> &'v Value {
+        let i = self.columns.iter().position(|c| c == column);
+        i.map_or(&Value::Null, |i| &row[i])
+    }
+}
+
+/// The judgement of one database or table that was not read, for the log
+/// and the report: `unreadable`, `not-openclaws`, `deadline`, `busy`.
+fn failure_reason(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::OperationInterrupted) => "deadline",
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => "busy",
+        _ => "unreadable",
+    }
 }
 
 impl Rows<'_, '_> {
@@ -124,69 +178,98 @@ impl Rows<'_, '_> {
     /// database (then no agent database is looked for either).
     fn leases(&mut self, dir: BorrowedFd) -> bool {
         const NAME: &CStr = c"openclaw.sqlite";
-        const PATH: &str = "state/openclaw.sqlite";
-        let Some(db) = self.open(dir, NAME, PATH) else {
+        let Some(db) = self.open(dir, NAME, STATE_DB, "state_leases") else {
             return sqlite_exists(dir, NAME);
         };
-        const COLUMNS: &[&str] = &[
+        const NEEDED: &[&str] = &[
             "scope",
             "lease_key",
-            "owner",
             "expires_at",
-            "heartbeat_at",
             "payload_json",
             "created_at",
-            "updated_at",
         ];
-        let sql = format!(
-            "SELECT {} FROM state_leases WHERE lease_key = 'global' AND scope IN ('{}', '{}') \
-             ORDER BY scope",
-            COLUMNS.join(", "),
-            LEASES[0],
-            LEASES[1]
+        let filter = format!(
+            "lease_key = 'global' AND scope IN ('{OWNER_SCOPE}', '{MIGRATIONS_SCOPE}') ORDER BY scope"
         );
-        let Some(rows) = self.select(&db, "state_leases", &sql, COLUMNS.len()) else {
+        let Some(table) = self.select(&db, "state_leases", NEEDED, &filter) else {
             return true;
         };
-        for values in rows {
-            let scope = text(&values[0]).unwrap_or_default().to_owned();
-            let expires_at = integer(&values[3]);
-            let owner = text(&values[5]).and_then(lease_owner);
+        if self.rules.proof == Proof::Free && self.rules.waited_for.is_none() {
+            // First look under free: an owner row young enough that its
+            // gateway may be starting defers every row to the next look.
+            if let Some(deferred) = self.young_owner(&table) {
+                self.deferred = Some(deferred);
+                return true;
+            }
+        }
+        for values in &table.rows {
+            let scope = text(table.get(values, "scope")).unwrap_or_default();
+            let expires_at = integer(table.get(values, "expires_at"));
+            let owner = text(table.get(values, "payload_json")).and_then(lease_owner);
             let mut row = Row {
-                database: PATH.to_owned(),
+                database: STATE_DB.to_owned(),
                 table: "state_leases",
-                key: format!("{scope}/global"),
+                key: Some(format!("{scope}/global")),
                 pid: owner.as_ref().map(|o| o.0),
                 host: owner.as_ref().map(|o| o.1.clone()),
                 expires_at,
                 action: RowAction::Kept,
                 reason: "",
+                detail: None,
             };
-            let judged = Judged {
-                table: "state_leases",
-                columns: COLUMNS,
-                values,
-            };
+            let key = row.key.clone().unwrap_or_default();
             let same_host = row.host.as_deref() == Some(&*self.host);
             let expires_in_s = expires_at.map(|t| (t - self.now_ms) / 1000);
+            let age_ms = integer(table.get(values, "created_at")).map(|t| self.now_ms - t);
+            let young = age_ms.is_none_or(|age| age < START_WINDOW.as_millis() as i64);
+            let is_owner = scope == OWNER_SCOPE;
             if expires_at.is_some_and(|t| t <= self.now_ms) {
                 // OpenClaw deletes an expired lease before it takes one.
                 row.reason = "expired";
                 debug!(
-                    path = PATH,
-                    key = &*row.key,
+                    path = STATE_DB,
+                    key = &*key,
                     "kept: an expired lease; OpenClaw drops it itself"
                 );
-            } else if scope == "gateway-owner" && self.rules.proof == Proof::Free {
+            } else if is_owner && self.rules.proof == Proof::Free && young {
+                // A gateway started after the first look (or the clocks
+                // disagree): it may be starting now.
+                row.reason = "starting";
+                info!(
+                    path = STATE_DB,
+                    key = &*key,
+                    owner_pid = row.pid,
+                    owner_host = row.host.as_deref(),
+                    age_ms,
+                    "kept: an owner lease written within the start window; its gateway may be starting"
+                );
+            } else if is_owner
+                && self.rules.proof == Proof::Free
+                && self
+                    .rules
+                    .waited_for
+                    .is_some_and(|w| w != values.as_slice())
+            {
+                // Written while every coordinator was free: something is
+                // alive that the kernel cannot see.
+                row.reason = "changed";
+                warn!(
+                    path = STATE_DB,
+                    key = &*key,
+                    owner_pid = row.pid,
+                    owner_host = row.host.as_deref(),
+                    "kept: the owner lease changed while the sweep waited with every coordinator free"
+                );
+            } else if is_owner && self.rules.proof == Proof::Free {
                 row.reason = "dead-gateway";
-                self.remove(dir, NAME, &db, &judged, &mut row);
+                self.remove(dir, NAME, &db, &table, values, &mut row);
             } else if same_host {
                 // OpenClaw reclaims a same-host owner whose process is gone,
                 // and a new container's pid has another start time.
                 row.reason = "same-host";
                 info!(
-                    path = PATH,
-                    key = &*row.key,
+                    path = STATE_DB,
+                    key = &*key,
                     owner_pid = row.pid,
                     owner_host = row.host.as_deref(),
                     "kept: a lease from this hostname; OpenClaw reclaims it at start if its owner is gone"
@@ -198,15 +281,16 @@ impl Rows<'_, '_> {
                     "unproven"
                 };
                 warn!(
-                    path = PATH,
-                    key = &*row.key,
+                    path = STATE_DB,
+                    key = &*key,
                     owner_pid = row.pid,
                     owner_host = row.host.as_deref(),
                     expires_in_s,
                     reason = row.reason,
                     hint = "a gateway under another hostname cannot start until this lease expires, \
-                            unless its owner is alive: pin the gateway's hostname (the pod's \
-                            spec.hostname, compose `hostname:`) so OpenClaw reclaims its own lease",
+                            unless its owner is alive: run the sweep before the gateway starts \
+                            (init or wrapper) on a file system with shared record locks, so the \
+                            kernel can prove its owner dead",
                     "kept: a lease of another hostname that the kernel cannot prove dead"
                 );
             }
@@ -215,44 +299,73 @@ impl Rows<'_, '_> {
         true
     }
 
+    /// The owner row, when it is unexpired and was written less than
+    /// `START_WINDOW` ago (or at a time this clock has not reached).
+    fn young_owner(&self, table: &Table) -> Option<Deferred> {
+        let values = table.rows.iter().find(|v| {
+            text(table.get(v, "scope")) == Some(OWNER_SCOPE)
+                && integer(table.get(v, "expires_at")).is_none_or(|t| t > self.now_ms)
+        })?;
+        let window = START_WINDOW.as_millis() as i64;
+        let created = integer(table.get(values, "created_at"));
+        let age = created.map(|t| self.now_ms - t);
+        if age.is_some_and(|age| age >= window) {
+            return None;
+        }
+        // A row without a time, or from the future, gets the whole window.
+        let left = age.filter(|&a| a >= 0).map_or(window, |a| window - a);
+        let owner = text(table.get(values, "payload_json")).and_then(lease_owner);
+        info!(
+            path = STATE_DB,
+            key = "gateway-owner/global",
+            owner_pid = owner.as_ref().map(|o| o.0),
+            owner_host = owner.as_ref().map(|o| &*o.1),
+            age_ms = age,
+            wait_ms = left,
+            "an owner lease written within the start window: its gateway may be starting \
+             (OpenClaw writes the lease before it takes the coordinator); the coordinators are \
+             let go, and the rows judged after the window"
+        );
+        Some(Deferred {
+            wait: Duration::from_millis(left as u64),
+            row: values.clone(),
+            pid: owner.as_ref().map(|o| o.0),
+            host: owner.map(|o| o.1),
+        })
+    }
+
     /// The usage refresh lock of one agent's database, judged like a lock
     /// file: its pid in the holder set, old enough.
     fn usage_lock(&mut self, dir: BorrowedFd, path: &str) {
         const NAME: &CStr = c"openclaw-agent.sqlite";
-        let Some(db) = self.open(dir, NAME, path) else {
+        let Some(db) = self.open(dir, NAME, path, "cache_entries") else {
             return;
         };
-        const COLUMNS: &[&str] = &["scope", "key", "value_json", "expires_at", "updated_at"];
-        let sql = format!(
-            "SELECT {} FROM cache_entries WHERE scope = '{USAGE_SCOPE}' AND key = '{USAGE_KEY}'",
-            COLUMNS.join(", ")
-        );
-        let Some(rows) = self.select(&db, "cache_entries", &sql, COLUMNS.len()) else {
+        const NEEDED: &[&str] = &["scope", "key", "value_json", "expires_at"];
+        let filter = format!("scope = '{USAGE_SCOPE}' AND key = '{USAGE_KEY}'");
+        let Some(table) = self.select(&db, "cache_entries", NEEDED, &filter) else {
             return;
         };
-        for values in rows {
-            let lock = text(&values[2]).and_then(usage_owner);
+        for values in &table.rows {
+            let lock = text(table.get(values, "value_json")).and_then(usage_owner);
+            let key = format!("{USAGE_SCOPE}/{USAGE_KEY}");
             let mut row = Row {
                 database: path.to_owned(),
                 table: "cache_entries",
-                key: format!("{USAGE_SCOPE}/{USAGE_KEY}"),
+                key: Some(key.clone()),
                 pid: lock.map(|l| l.0),
                 host: None,
-                expires_at: integer(&values[3]),
+                expires_at: integer(table.get(values, "expires_at")),
                 action: RowAction::Kept,
                 reason: "",
-            };
-            let judged = Judged {
-                table: "cache_entries",
-                columns: COLUMNS,
-                values,
+                detail: None,
             };
             let Some((pid, started_at)) = lock else {
                 // OpenClaw itself reads such a value as no lock at all.
                 row.reason = "not-a-lock";
                 debug!(
                     path,
-                    key = &*row.key,
+                    key = &*key,
                     "kept: not a usage refresh lock OpenClaw honours"
                 );
                 self.summary.add_row(row);
@@ -261,13 +374,13 @@ impl Rows<'_, '_> {
             let age_s = (self.now_ms - started_at) / 1000;
             if !self.rules.holders.contains(pid as u64) {
                 row.reason = "other-holder";
-                info!(path, key = &*row.key, pid, age_s, holders = %self.rules.holders,
+                info!(path, key = &*key, pid, age_s, holders = %self.rules.holders,
                     "kept: a usage refresh lock held by a pid outside the holder set");
             } else if let Some(min) = self.rules.min_age.filter(|m| age_s < m.as_secs() as i64) {
                 row.reason = "too-young";
                 info!(
                     path,
-                    key = &*row.key,
+                    key = &*key,
                     pid,
                     age_s,
                     min_age_s = min.as_secs(),
@@ -275,12 +388,12 @@ impl Rows<'_, '_> {
                 );
             } else if self.rules.proof == Proof::Free {
                 row.reason = "dead-holder";
-                self.remove(dir, NAME, &db, &judged, &mut row);
+                self.remove(dir, NAME, &db, &table, values, &mut row);
             } else {
                 row.reason = "unproven";
                 warn!(
                     path,
-                    key = &*row.key,
+                    key = &*key,
                     pid,
                     age_s,
                     hint = "OpenClaw refreshes no usage summary while this row exists; the sweeper \
@@ -294,38 +407,88 @@ impl Rows<'_, '_> {
         }
     }
 
-    fn open(&mut self, dir: BorrowedFd, name: &CStr, path: &str) -> Option<Database> {
-        match sqlite::open_read_only(dir, name, path) {
+    /// A database or table whose rows are not judged: a WARN in words (the
+    /// SQL, where there is some, at DEBUG) and a row of the report.
+    fn not_judged(&mut self, path: &str, table: &'static str, reason: &'static str, why: String) {
+        warn!(
+            path,
+            table,
+            reason,
+            detail = &*why,
+            "kept: this OpenClaw database's rows are not judged"
+        );
+        self.summary.add_row(Row {
+            database: path.to_owned(),
+            table,
+            key: None,
+            pid: None,
+            host: None,
+            expires_at: None,
+            action: RowAction::Kept,
+            reason,
+            detail: Some(why),
+        });
+    }
+
+    fn open(
+        &mut self,
+        dir: BorrowedFd,
+        name: &CStr,
+        path: &str,
+        table: &'static str,
+    ) -> Option<Database> {
+        match sqlite::open_read_only(dir, name, path, self.deadline) {
             Ok(db) => db,
             Err(refused) => {
-                warn!(path, reason = %refused, "kept: cannot read this OpenClaw database; its rows are not judged");
+                self.not_judged(path, table, "unreadable", refused.to_string());
                 None
             }
         }
     }
 
-    /// The rows `sql` selects; `None` (logged) when the table is not there
-    /// (a release without it) or cannot be read.
+    /// Every column of the rows of `table` that `filter` selects; `None`
+    /// (logged, reported) when the table is not OpenClaw's or cannot be
+    /// read, and when there is no such table (a release without it).
     fn select(
         &mut self,
         db: &Database,
-        table: &str,
-        sql: &str,
-        width: usize,
-    ) -> Option<Vec<Vec<Value>>> {
-        let result = db.conn.prepare(sql).and_then(|mut statement| {
+        table: &'static str,
+        needed: &[&str],
+        filter: &str,
+    ) -> Option<Table> {
+        let columns = match db.table_columns(table) {
+            Ok(Some(columns)) => columns,
+            Ok(None) => {
+                debug!(path = &*db.path, table, "no such table; nothing to judge");
+                return None;
+            }
+            Err(why) => {
+                self.not_judged(&db.path, table, "not-openclaws", why);
+                return None;
+            }
+        };
+        if let Some(missing) = needed.iter().find(|n| !columns.iter().any(|c| c == *n)) {
+            let why = format!("{table} has no column {missing} (another schema)");
+            self.not_judged(&db.path, table, "not-openclaws", why);
+            return None;
+        }
+        let sql = format!("SELECT {} FROM {table} WHERE {filter}", columns.join(", "));
+        let width = columns.len();
+        let result = db.conn.prepare(&sql).and_then(|mut statement| {
             statement
                 .query_map([], |r| (0..width).map(|i| r.get::<_, Value>(i)).collect())?
                 .collect::<Result<Vec<Vec<Value>>, _>>()
         });
         match result {
-            Ok(rows) => Some(rows),
-            Err(e) if e.to_string().starts_with("no such table") => {
-                debug!(path = &*db.path, table, "no such table; nothing to judge");
-                None
-            }
+            Ok(rows) => Some(Table {
+                name: table,
+                columns,
+                rows,
+            }),
             Err(e) => {
-                warn!(path = &*db.path, table, reason = %e, "kept: cannot read this OpenClaw table; its rows are not judged");
+                debug!(path = &*db.path, sql = &*sql, error = %e, "the query failed");
+                let reason = failure_reason(&e);
+                self.not_judged(&db.path, table, reason, e.to_string());
                 None
             }
         }
@@ -338,11 +501,13 @@ impl Rows<'_, '_> {
         dir: BorrowedFd,
         name: &CStr,
         read: &Database,
-        judged: &Judged,
+        table: &Table,
+        values: &[Value],
         row: &mut Row,
     ) {
         let path = &*read.path;
-        let key = &*row.key;
+        let key = row.key.clone().unwrap_or_default();
+        let key = &*key;
         if self.rules.dry_run {
             row.action = RowAction::WouldRemove;
             info!(
@@ -358,9 +523,9 @@ impl Rows<'_, '_> {
         let failed = |summary: &mut Summary, row: &mut Row, e: Error| {
             summary.fail(e.path(), &e);
             row.action = RowAction::Failed;
-            error!(error = %e, key = &*row.key, "cannot remove stale row");
+            error!(error = %e, key, "cannot remove stale row");
         };
-        let mut db = match sqlite::open_read_write(dir, name, read) {
+        let mut db = match sqlite::open_read_write(dir, name, read, self.deadline) {
             Ok(db) => db,
             Err(refused) => {
                 let e = Error::Database {
@@ -370,11 +535,11 @@ impl Rows<'_, '_> {
                 return failed(self.summary, row, e);
             }
         };
-        match delete(&mut db.conn, judged) {
+        match delete(&mut db.conn, table, values) {
             Ok(true) => row.action = RowAction::Removed,
             Ok(false) => row.reason = "changed",
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
-                row.reason = "busy";
+            Err(e) if matches!(failure_reason(&e), "busy" | "deadline") => {
+                row.reason = failure_reason(&e);
             }
             Err(e) => {
                 let e = Error::Database {
@@ -402,6 +567,11 @@ impl Rows<'_, '_> {
                 key,
                 "kept: another process holds this database's write lock; an OpenClaw CLI may be using it"
             ),
+            _ if row.reason == "deadline" => warn!(
+                path,
+                key,
+                "kept: the sweep's time for OpenClaw's databases ran out; the next sweep judges it again"
+            ),
             _ => warn!(
                 path,
                 key, "kept: the row changed after it was judged; left in place"
@@ -412,9 +582,23 @@ impl Rows<'_, '_> {
 
 /// `BEGIN IMMEDIATE`, the `DELETE` of exactly the judged row, commit; true
 /// when it deleted that one row.
-fn delete(conn: &mut rusqlite::Connection, judged: &Judged) -> rusqlite::Result<bool> {
+fn delete(
+    conn: &mut rusqlite::Connection,
+    table: &Table,
+    values: &[Value],
+) -> rusqlite::Result<bool> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let predicate: Vec<String> = judged
+    // The schema read before may have changed since: judged again under the
+    // write lock, as the row is.
+    if sqlite::table_columns(&tx, table.name)
+        .ok()
+        .flatten()
+        .as_ref()
+        != Some(&table.columns)
+    {
+        return Ok(false);
+    }
+    let predicate: Vec<String> = table
         .columns
         .iter()
         .enumerate()
@@ -422,10 +606,10 @@ fn delete(conn: &mut rusqlite::Connection, judged: &Judged) -> rusqlite::Result<
         .collect();
     let sql = format!(
         "DELETE FROM {} WHERE {}",
-        judged.table,
+        table.name,
         predicate.join(" AND ")
     );
-    if tx.execute(&sql, rusqlite::params_from_iter(&judged.values))? != 1 {
+    if tx.execute(&sql, rusqlite::params_from_iter(values))? != 1 {
         // Rolled back on drop: nothing is written.
         return Ok(false);
     }
@@ -471,4 +655,48 @@ fn usage_owner(value: &str) -> Option<(i64, i64)> {
         .as_str()
         .filter(|n| !n.is_empty())?;
     Some((pid, started_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delete_repeats_every_column_the_blob_too() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE cache_entries (scope TEXT NOT NULL, key TEXT NOT NULL, \
+             value_json TEXT, blob BLOB, expires_at INTEGER, updated_at INTEGER NOT NULL, \
+             PRIMARY KEY (scope, key)) STRICT; \
+             INSERT INTO cache_entries VALUES ('session-cost-usage', 'refresh-lock', '{}', \
+             x'01', NULL, 5)",
+        )
+        .unwrap();
+        let columns = sqlite::table_columns(&conn, "cache_entries")
+            .unwrap()
+            .unwrap();
+        assert_eq!(columns.len(), 6);
+        let table = Table {
+            name: "cache_entries",
+            columns,
+            rows: Vec::new(),
+        };
+        let judged = |blob: u8| {
+            vec![
+                Value::Text("session-cost-usage".into()),
+                Value::Text("refresh-lock".into()),
+                Value::Text("{}".into()),
+                Value::Blob(vec![blob]),
+                Value::Null,
+                Value::Integer(5),
+            ]
+        };
+        // Judged with another blob: the row is not the one judged.
+        assert!(!delete(&mut conn, &table, &judged(2)).unwrap());
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM cache_entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1);
+        assert!(delete(&mut conn, &table, &judged(1)).unwrap());
+    }
 }

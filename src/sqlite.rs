@@ -14,17 +14,43 @@
 use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use crate::error::Error;
 
-/// How long a write waits for SQLite's lock: long enough for a CLI's short
-/// transaction, short enough never to hold up a gateway start.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// All the time SQLite may take in one pass over the rows, busy waits and
+/// statements together, for every database: a pass holds the gateway's
+/// coordinators, and a gateway that starts meanwhile waits 5 s for them.
+/// A CLI's short transaction fits; what does not fit is kept and reported.
+const BUDGET: Duration = Duration::from_millis(400);
+
+/// The deadline of one pass: every connection opened under it waits for a
+/// lock and runs a statement only until then (a busy timeout and a progress
+/// handler), so no database, however built, can hold the sweep.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn start() -> Deadline {
+        Deadline(Instant::now() + BUDGET)
+    }
+
+    fn left(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// Arms `conn`: waits and statements end at the deadline.
+    fn arm(self, conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.busy_timeout(self.left())?;
+        let end = self.0;
+        conn.progress_handler(1000, Some(move || Instant::now() >= end))
+    }
+}
 
 /// An open database, and the file it was opened from.
 pub struct Database {
@@ -43,6 +69,9 @@ pub enum Refused {
     NotRegular,
     /// A `-wal` without its `-shm`: reading would create the `-shm`.
     WalWithoutShm,
+    /// A rollback journal beside it: an interrupted write that an immutable
+    /// read would not see and a write connection would roll back.
+    Journal,
     /// A write would create a `-wal`/`-shm` owned by this uid, not the
     /// database's owner, and lock the gateway out.
     OtherOwner { db_uid: u32 },
@@ -58,6 +87,10 @@ impl std::fmt::Display for Refused {
             Refused::NotRegular => f.write_str("not a regular file"),
             Refused::WalWithoutShm => f.write_str(
                 "its -wal has no -shm beside it; reading it would create one, so it is not read",
+            ),
+            Refused::Journal => f.write_str(
+                "a rollback journal (-journal) is beside it, left by a write that did not finish; \
+                 reading would ignore it and writing would roll it back, so it is not touched",
             ),
             Refused::OtherOwner { db_uid } => write!(
                 f,
@@ -76,10 +109,14 @@ pub fn open_read_only(
     dir: BorrowedFd,
     name: &CStr,
     path: &str,
+    deadline: Deadline,
 ) -> Result<Option<Database>, Refused> {
     let Some(stat) = regular(dir, name)? else {
         return Ok(None);
     };
+    if exists(dir, &suffixed(name, "-journal")) {
+        return Err(Refused::Journal);
+    }
     let wal = exists(dir, &suffixed(name, "-wal"));
     let shm = exists(dir, &suffixed(name, "-shm"));
     let query = match (wal, shm) {
@@ -88,12 +125,17 @@ pub fn open_read_only(
         (true, false) => return Err(Refused::WalWithoutShm),
     };
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
-    open(dir, name, path, stat, &format!("?{query}"), flags).map(Some)
+    open(dir, name, path, stat, &format!("?{query}"), flags, deadline).map(Some)
 }
 
 /// Opens the database that `db` was read from again, to write: the existing
 /// file only, with a busy timeout.
-pub fn open_read_write(dir: BorrowedFd, name: &CStr, db: &Database) -> Result<Database, Refused> {
+pub fn open_read_write(
+    dir: BorrowedFd,
+    name: &CStr,
+    db: &Database,
+    deadline: Deadline,
+) -> Result<Database, Refused> {
     let euid = rustix::process::geteuid().as_raw();
     let sidecars = exists(dir, &suffixed(name, "-wal")) && exists(dir, &suffixed(name, "-shm"));
     if euid != 0 && euid != db.stat.st_uid && !sidecars {
@@ -102,12 +144,10 @@ pub fn open_read_write(dir: BorrowedFd, name: &CStr, db: &Database) -> Result<Da
         });
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI;
-    let opened = open(dir, name, &db.path, db.stat, "", flags)?;
-    opened
-        .conn
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| Refused::Sqlite(e.to_string()))?;
-    Ok(opened)
+    if exists(dir, &suffixed(name, "-journal")) {
+        return Err(Refused::Journal);
+    }
+    open(dir, name, &db.path, db.stat, "", flags, deadline)
 }
 
 /// Closes a connection that wrote. What SQLite leaves beside the database
@@ -128,6 +168,7 @@ fn open(
     stat: Stat,
     query: &str,
     flags: OpenFlags,
+    deadline: Deadline,
 ) -> Result<Database, Refused> {
     // The directory is pinned by its descriptor; only the last component is
     // resolved by name, and the kernel then says which file SQLite opened.
@@ -140,21 +181,13 @@ fn open(
     // one (a listing's own descriptor number may be reused, so numbers alone
     // tell nothing).
     let before = fds_on(&stat);
-    let conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    let mut conn = Connection::open_with_flags(&uri, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(|e| Refused::Sqlite(e.to_string()))?;
     let same = !fds_on(&stat).is_subset(&before);
     if !same {
         return Err(Refused::Swapped);
     }
-    // A connection that only read must not checkpoint the WAL on close: the
-    // database stays as the gateway left it.
-    if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )
-        .map_err(|e| Refused::Sqlite(e.to_string()))?;
-    }
+    harden(&mut conn, flags, deadline).map_err(|e| Refused::Sqlite(e.to_string()))?;
     Ok(Database {
         conn,
         path: path.to_owned(),
@@ -163,7 +196,41 @@ fn open(
     })
 }
 
+/// Nothing a database brings with it runs: no trigger, no view, no foreign
+/// key action, no function its schema names unless SQLite deems it
+/// harmless; and the connection ends its waits and statements at the pass's
+/// deadline. (The tables are also checked to be plain: `table_columns`.)
+fn harden(conn: &mut Connection, flags: OpenFlags, deadline: Deadline) -> rusqlite::Result<()> {
+    for (setting, on) in [
+        (DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false),
+        (DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false),
+        (DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false),
+    ] {
+        conn.set_db_config(setting, on)?;
+    }
+    // A connection that only read must not checkpoint the WAL on close: the
+    // database stays as the gateway left it.
+    if flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY) {
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    }
+    deadline.arm(conn)
+}
+
+/// Why a table is not judged though it exists.
+pub type NotOurs = String;
+
 impl Database {
+    /// The columns of `table` when it is a table as OpenClaw makes it: a
+    /// plain table (no view, no virtual table), no trigger on it, no foreign
+    /// key of another table pointing at it, plain column names. `Ok(None)`:
+    /// no such table (a release without it). Only this program's own SQL
+    /// runs, on SQLite's schema table.
+    pub fn table_columns(&self, table: &str) -> Result<Option<Vec<String>>, NotOurs> {
+        table_columns(&self.conn, table)
+    }
+
     /// Whether what was read can be trusted: always for a connection that
     /// read under SQLite's locks; for an immutable one (no lock taken), only
     /// while no `-wal` has appeared and the file is as it was when opened: a
@@ -184,6 +251,78 @@ impl Database {
                     )
             })
     }
+}
+
+/// `Database::table_columns`, on any connection (the write one checks again
+/// inside its transaction).
+pub fn table_columns(conn: &Connection, table: &str) -> Result<Option<Vec<String>>, NotOurs> {
+    let sql_error = |e: rusqlite::Error| e.to_string();
+    let kind: Option<(String, String)> = conn
+        .query_row(
+            "SELECT type, coalesce(sql, '') FROM sqlite_master WHERE name = ?1 COLLATE NOCASE",
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(sql_error)?;
+    let Some((kind, sql)) = kind else {
+        return Ok(None);
+    };
+    if kind != "table" {
+        return Err(format!("{table} is a {kind}, not a table"));
+    }
+    if sql
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with("CREATE VIRTUAL")
+    {
+        return Err(format!("{table} is a virtual table"));
+    }
+    let triggers: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' \
+             AND tbl_name = ?1 COLLATE NOCASE",
+            [table],
+            |r| r.get(0),
+        )
+        .map_err(sql_error)?;
+    if triggers > 0 {
+        return Err(format!("{table} has a trigger"));
+    }
+    let referring: Option<String> = conn
+        .query_row(
+            "SELECT m.name FROM sqlite_master AS m, pragma_foreign_key_list(m.name) AS f \
+             WHERE m.type = 'table' AND f.\"table\" = ?1 COLLATE NOCASE LIMIT 1",
+            [table],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })
+        .map_err(sql_error)?;
+    if let Some(other) = referring {
+        return Err(format!("a foreign key of table {other} refers to {table}"));
+    }
+    let mut statement = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .map_err(sql_error)?;
+    let columns = statement
+        .query_map([table], |r| r.get::<_, String>(0))
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<String>>>)
+        .map_err(sql_error)?;
+    if let Some(odd) = columns
+        .iter()
+        .find(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(format!("{table} has a column named {odd:?}"));
+    }
+    Ok(Some(columns))
 }
 
 /// The descriptors of this process open on the file `stat` describes, as

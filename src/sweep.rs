@@ -35,6 +35,11 @@ macro_rules! kept {
 /// state dir (a fresh volume) is logged and is not an error. `repeat`: a
 /// watch pass after the first, which logs kept files at debug level only.
 pub fn sweep(config: &Config, repeat: bool) -> Result<Summary, Error> {
+    // A stop signal (the kubelet's SIGTERM) waits for the end of the sweep,
+    // or ends its wait for a starting gateway: either way the log so far
+    // reaches stderr and the status is the signal's. Watch mode blocks them
+    // itself and takes them between passes.
+    let _shield = config.watch.is_none().then(remove::Shield::raise);
     let no_state = |reason: String| Error::NoState {
         path: config.state_dir.clone(),
         reason,
@@ -158,6 +163,17 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
             .iter()
             .flat_map(|p| std::iter::once(p.source.clone()).chain(p.guard_source())),
     );
+    // The walk takes the state dir's descriptor; the rows and the profiles
+    // read after it: the file sweep never waits on a database.
+    let rest = root.try_clone();
+    walk::walk(root, &patterns, |event| sweeper.on_event(event));
+    let root = match rest {
+        Ok(root) => root,
+        Err(e) => {
+            warn!(error = %e, "cannot read OpenClaw's databases");
+            return sweeper.summary;
+        }
+    };
     // The rows while the coordinators are still ours; never beside a live
     // gateway (attached, or watch mode).
     let proof = match &liveness {
@@ -166,18 +182,22 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         None if config.watch.is_none() => Some(rows::Proof::Unproven),
         _ => None,
     };
+    let mut liveness = liveness;
     if let Some(proof) = proof {
         let rules = rows::Rules {
             proof,
             holders: &config.holders,
             min_age: config.min_age,
             dry_run: config.dry_run,
+            waited_for: None,
         };
-        rows::sweep(root.as_fd(), &rules, &mut sweeper.summary);
+        if let Some(deferred) = rows::sweep(root.as_fd(), &rules, &mut sweeper.summary) {
+            // Its gateway may be starting: the coordinators go, so that it
+            // can take one, and the rows are judged after the window.
+            drop(liveness.take());
+            liveness = after_window(config, root.as_fd(), &deferred, &mut sweeper.summary);
+        }
     }
-    // The walk takes the state dir's descriptor; the profiles read after it.
-    let profiles_root = root.try_clone();
-    walk::walk(root, &patterns, |event| sweeper.on_event(event));
     // Which auth profiles need a re-login, now that the locks are swept; a
     // watch pass logs only what changed (watch.rs).
     let summary = &mut sweeper.summary;
@@ -185,10 +205,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
         refresh_locks: &summary.refresh_locks,
         dry_run: config.dry_run,
     };
-    match profiles_root {
-        Ok(root) => summary.profiles = profiles::read(root.as_fd(), &done),
-        Err(e) => warn!(error = %e, "cannot read the auth profiles' state"),
-    }
+    summary.profiles = profiles::read(root.as_fd(), &done);
     if !repeat {
         summary.profiles.iter().for_each(profiles::Profile::log);
     }
@@ -196,6 +213,56 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     // Then the sweeper, which waits for the last closes.
     drop(liveness);
     sweeper.summary
+}
+
+/// Waits out a young owner row's start window with the coordinators let
+/// go, then asks the kernel again: a gateway that took a coordinator
+/// meanwhile is attached and its row kept; free again, the rows are judged
+/// (the owner row only if it is still the row that was deferred). Returns
+/// the new verdict, whose coordinators the rest of the sweep holds.
+fn after_window(
+    config: &Config,
+    root: BorrowedFd,
+    deferred: &rows::Deferred,
+    summary: &mut Summary,
+) -> Option<Liveness> {
+    remove::sleep_or_stop(deferred.wait);
+    let liveness = gateway::probe(root);
+    log_liveness(&liveness);
+    let kept = |reason: &'static str| crate::report::Row {
+        database: "state/openclaw.sqlite".into(),
+        table: "state_leases",
+        key: Some("gateway-owner/global".into()),
+        pid: deferred.pid,
+        host: deferred.host.clone(),
+        expires_at: None,
+        action: crate::report::RowAction::Kept,
+        reason,
+        detail: None,
+    };
+    match &liveness {
+        Liveness::Free { .. } => {
+            let rules = rows::Rules {
+                proof: rows::Proof::Free,
+                holders: &config.holders,
+                min_age: config.min_age,
+                dry_run: config.dry_run,
+                waited_for: Some(&deferred.row),
+            };
+            rows::sweep(root, &rules, summary);
+        }
+        Liveness::Attached { .. } => {
+            info!(
+                key = "gateway-owner/global",
+                owner_pid = deferred.pid,
+                owner_host = deferred.host.as_deref(),
+                "kept: a gateway took the state dir while the sweep waited; the lease is its own"
+            );
+            summary.add_row(kept("attached"));
+        }
+        Liveness::Unknown { .. } => summary.add_row(kept("unproven")),
+    }
+    Some(liveness)
 }
 
 /// The patterns were checked when the configuration was read; a `.reclaim`
@@ -277,8 +344,10 @@ impl Sweeper<'_> {
             Event::Symlink { rel } => {
                 kept!(
                     self.quiet,
-                    info,
+                    warn,
                     path = &*shown(rel),
+                    hint = "a directory the sweep would search is a symlink: no lock under it is \
+                            judged; mount or move the real directory there",
                     "not following symlink"
                 );
             }

@@ -373,3 +373,59 @@ fn a_log_reader_gone_away_neither_kills_nor_stops_the_sweep() {
     assert!(!exists(s.join("locks/oauth-refresh/a.lock")));
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+/// An explicitly empty `--state-dir` is a mistake (an unset variable in a
+/// pod spec's args, say), not a request for `$HOME/.openclaw`: it is refused
+/// before anything is swept. An empty `OPENCLAW_STATE_DIR` stays unset.
+#[test]
+fn an_empty_state_dir_flag_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    stale(h.join(".openclaw/locks/oauth-refresh/a.lock"));
+    let h_str = h.to_str().unwrap();
+    for args in [
+        &["--state-dir", ""][..],
+        &["--state-dir="],
+        &["--state-dir", " "],
+    ] {
+        let mut cmd = sweeper();
+        cmd.args(args).env("HOME", h_str);
+        let run = run_cmd(cmd);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("--state-dir"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(exists(h.join(".openclaw/locks/oauth-refresh/a.lock")));
+    }
+    let mut cmd = sweeper();
+    cmd.env("HOME", h_str).env("OPENCLAW_STATE_DIR", "");
+    let run = run_cmd(cmd);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("from=\"HOME\""), "{}", run.stderr);
+}
+
+/// A file name is escaped once in a text line, as the README shows: a
+/// newline is `\n`, a backslash `\\` (so the two stay apart).
+#[test]
+fn a_text_line_escapes_a_file_name_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    stale(s.join("locks/oauth-refresh/evil\nx.lock"));
+    stale(s.join("locks/oauth-refresh/back\\slash.lock"));
+    let run = sweep(s, &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(r#"path="locks/oauth-refresh/evil\nx.lock""#),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(r#"path="locks/oauth-refresh/back\\slash.lock""#),
+        "{}",
+        run.stderr
+    );
+}

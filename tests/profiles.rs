@@ -438,7 +438,7 @@ fn an_immutable_read_is_trusted_only_while_no_writer_came() {
     )
     .unwrap();
     let name = c"openclaw.sqlite";
-    let read = sqlite::open_read_only(state_dir.as_fd(), name, STATE_DB)
+    let read = sqlite::open_read_only(state_dir.as_fd(), name, STATE_DB, sqlite::Deadline::start())
         .unwrap()
         .unwrap();
     assert!(read.read_still_valid(state_dir.as_fd(), name));
@@ -457,4 +457,186 @@ fn an_immutable_read_is_trusted_only_while_no_writer_came() {
         !read.read_still_valid(state_dir.as_fd(), name),
         "checkpointed into the file: it changed under the read"
     );
+}
+
+/// The raw text of each `key` value in `out` as printed (escapes and all),
+/// up to its closing quote: what an operator copies.
+fn printed<'a>(out: &'a str, key: &str) -> Vec<&'a str> {
+    out.match_indices(key)
+        .map(|(i, _)| {
+            let rest = &out[i + key.len()..];
+            let mut escaped = false;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    let end = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    end
+                })
+                .map_or(rest.len(), |(j, _)| j);
+            &rest[..end]
+        })
+        .collect()
+}
+
+/// Profile ids and agent dir names are written by whoever writes the volume,
+/// and the operator who pastes a hint is often root. Every hint printed (text
+/// log, JSON log, JSON report) is run in a shell with a stub `openclaw` on
+/// PATH: none may run anything else, and each command printed passes the stub
+/// exactly the names it was meant for. A name a shell would interpret gets no
+/// command at all.
+#[test]
+fn a_printed_hint_is_safe_to_paste_into_a_shell_whatever_the_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let (s, sandbox, bin, record) = (
+        t.join("s"),
+        t.join("sandbox"),
+        t.join("bin"),
+        t.join("record"),
+    );
+    fs::create_dir_all(&sandbox).unwrap();
+    // The stub: its argument count, then each argument, NUL-terminated.
+    write(
+        bin.join("openclaw"),
+        b"#!/bin/sh\nprintf '%s\\0' \"$#\" \"$@\" >> \"$RECORD\"\n",
+    );
+    fs::set_permissions(
+        bin.join("openclaw"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let hostile = [
+        "x'; touch pwned #",
+        "x'\\''; touch pwned #",
+        "x\\'; touch pwned #",
+        "x\\\\'; touch pwned #",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "x\"; touch pwned; \"",
+        "x\ntouch pwned\n",
+        "x\\\ntouch pwned",
+        "x' \"$(touch pwned)\" '",
+    ];
+    let dead = json!({"disabledReason": "auth_permanent", "lastFailureAt": AT});
+    let agent_state = |ids: &[String]| {
+        let stats: serde_json::Map<String, Value> =
+            ids.iter().map(|id| (id.clone(), dead.clone())).collect();
+        json!({"usageStats": stats}).to_string()
+    };
+    let safe = ["openai-codex:dead@example.com", "google:a=b,c/d_e+f"];
+    let mut main: Vec<String> = safe.iter().map(|id| id.to_string()).collect();
+    main.extend(hostile.iter().map(|h| format!("openai-codex:{h}")));
+    write(
+        s.join("agents/main/agent/auth-state.json"),
+        agent_state(&main).as_bytes(),
+    );
+    let other = "anthropic:first.last@example.com".to_owned();
+    write(
+        s.join("agents/ops-2/agent/auth-state.json"),
+        agent_state(std::slice::from_ref(&other)).as_bytes(),
+    );
+    for agent in hostile {
+        write(
+            s.join("agents").join(agent).join("agent/auth-state.json"),
+            agent_state(std::slice::from_ref(&other)).as_bytes(),
+        );
+    }
+    let login = |provider: &str, id: &str, agent: Option<&str>| {
+        let mut args = vec![
+            "models",
+            "auth",
+            "login",
+            "--provider",
+            provider,
+            "--profile-id",
+            id,
+        ];
+        args.extend(agent.map(|a| ["--agent", a]).into_iter().flatten());
+        let mut bytes = format!("{}\0", args.len()).into_bytes();
+        for a in args {
+            bytes.extend_from_slice(a.as_bytes());
+            bytes.push(0);
+        }
+        bytes
+    };
+    let intended = [
+        login("openai-codex", safe[0], None),
+        login("google", safe[1], None),
+        login("anthropic", &other, Some("ops-2")),
+    ];
+    let profiles = main.len() + 1 + hostile.len();
+
+    let text = sweep(&s, &["--report", "json"]);
+    let json = sweep(&s, &["--log-format", "json"]);
+    assert_eq!(
+        (text.code, json.code),
+        (0, 0),
+        "{}{}",
+        text.stderr,
+        json.stderr
+    );
+    let report: Value = serde_json::from_str(&text.stdout).unwrap();
+    assert_eq!(report["profiles"].as_array().unwrap().len(), profiles);
+    let shells: Vec<&str> = ["sh", "bash"]
+        .into_iter()
+        .filter(|sh| Path::new("/bin").join(sh).exists())
+        .collect();
+    for (channel, hints) in [
+        ("text log", printed(&text.stderr, "hint=\"")),
+        ("JSON log", printed(&json.stderr, "\"hint\":\"")),
+        ("JSON report", printed(&text.stdout, "\"hint\":\"")),
+    ] {
+        assert_eq!(hints.len(), profiles, "{channel}: {hints:#?}");
+        let mut commands = Vec::new();
+        for hint in hints {
+            // The command between the backticks, as an operator copies it;
+            // and the whole hint, pasted by mistake.
+            let command = hint
+                .split('`')
+                .nth(1)
+                .filter(|_| hint.matches('`').count() == 2);
+            for (script, is_command) in [(Some(hint), false), (command, true)] {
+                let Some(script) = script else { continue };
+                for sh in &shells {
+                    let _ = fs::remove_file(&record);
+                    let status = std::process::Command::new(sh)
+                        .args(["-c", script])
+                        .current_dir(&sandbox)
+                        .env_clear()
+                        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                        .env("RECORD", &record)
+                        .stderr(Stdio::null())
+                        .status()
+                        .unwrap();
+                    assert_eq!(
+                        fs::read_dir(&sandbox).unwrap().count(),
+                        0,
+                        "{channel}, {sh}: {script:?} ran more than openclaw"
+                    );
+                    if is_command {
+                        assert!(status.success(), "{channel}, {sh}: {script:?}");
+                        commands.push(fs::read(&record).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        commands.sort();
+        let mut once_per_shell: Vec<_> = intended
+            .iter()
+            .flat_map(|c| shells.iter().map(move |_| c.clone()))
+            .collect();
+        once_per_shell.sort();
+        assert_eq!(
+            commands, once_per_shell,
+            "{channel}: the commands printed are those of the safe names, exactly"
+        );
+    }
+    for p in report["profiles"].as_array().unwrap() {
+        let hint = p["hint"].as_str().unwrap();
+        if hint.contains('`') {
+            continue;
+        }
+        assert!(hint.contains("characters a shell would interpret"), "{p}");
+    }
 }

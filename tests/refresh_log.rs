@@ -365,3 +365,55 @@ fn openclaws_default_log_dir_in_tmp_is_read() {
         "/tmp/openclaw/openclaw-2026-12-06.log"
     );
 }
+
+/// `logging.file` is reached from `/` without following a symlink anywhere on
+/// its path (its dir, or a dir above), and read only when it is a regular
+/// file of the state dir's owner: a root sweeper must not read what any
+/// writer of the config names. The file as OpenClaw writes it is read.
+#[test]
+fn the_configured_log_is_read_only_without_a_symlink_and_of_the_state_dirs_owner() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let s = state_dir(t);
+    write(t.join("real/logs/gateway.log"), day_log().as_bytes());
+    let found = pairs(json!("refresh_token_reused"), json!("refresh_contention"));
+
+    config(&s, &t.join("real/logs/gateway.log"));
+    assert_eq!(logged(&json_sweep(&s, &[]).0), found, "the normal case");
+
+    symlink(t.join("real/logs"), t.join("linked-dir")).unwrap();
+    symlink(t.join("real"), t.join("linked-parent")).unwrap();
+    for through in ["linked-parent/logs/gateway.log", "linked-dir/gateway.log"] {
+        config(&s, &t.join(through));
+        let (report, events) = json_sweep(&s, &[("LOCK_SWEEPER_LOG_LEVEL", "debug")]);
+        assert_eq!(
+            logged(&report),
+            pairs(Value::Null, Value::Null),
+            "{through}"
+        );
+        assert!(
+            events.iter().any(
+                |e| e["level"] == "DEBUG" && e["message"].as_str().unwrap().contains("symlink")
+            ),
+            "{through}: a DEBUG line says why: {events:#?}"
+        );
+    }
+
+    if is_root() {
+        config(&s, &t.join("real/logs/gateway.log"));
+        std::os::unix::fs::chown(t.join("real/logs/gateway.log"), Some(12345), None).unwrap();
+        let (report, events) = json_sweep(&s, &[("LOCK_SWEEPER_LOG_LEVEL", "debug")]);
+        assert_eq!(
+            logged(&report),
+            pairs(Value::Null, Value::Null),
+            "another owner"
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e["level"] == "DEBUG" && e["message"].as_str().unwrap().contains("owner")),
+            "a DEBUG line says why: {events:#?}"
+        );
+    }
+}

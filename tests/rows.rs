@@ -54,14 +54,21 @@ fn agent_db(path: &Path) -> Connection {
     )
 }
 
-/// An `INSERT` of a lease row as OpenClaw's gateway writes it.
+/// An `INSERT` of a lease row as OpenClaw's gateway writes it, by a gateway
+/// that started a minute ago (past its start window) and renewed it now.
 fn lease(scope: &str, host: &str, expires_in_ms: i64) -> String {
+    lease_written(scope, host, expires_in_ms, 60_000)
+}
+
+/// `lease`, written by a start `created_ms_ago`.
+fn lease_written(scope: &str, host: &str, expires_in_ms: i64, created_ms_ago: i64) -> String {
     let now = now_ms();
     let expires = now + expires_in_ms;
+    let created = now - created_ms_ago;
     format!(
         "INSERT INTO state_leases VALUES ('{scope}', 'global', 'owner-uuid', {expires}, {now}, \
          '{{\"owner\":{{\"pid\":1,\"host\":\"{host}\",\"startedAt\":3309949}},\"port\":18789,\
-         \"mode\":\"foreground\",\"supervisor\":null}}', {now}, {now})"
+         \"mode\":\"foreground\",\"supervisor\":null}}', {created}, {now})"
     )
 }
 
@@ -108,7 +115,8 @@ fn rows(run: &Run) -> Vec<(String, String, String, String)> {
         .unwrap()
         .iter()
         .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap().to_owned();
+            // A database whose rows were not read has no key.
+            let s = |k: &str| r[k].as_str().unwrap_or("").to_owned();
             (s("database"), s("key"), s("action"), s("reason"))
         })
         .collect()
@@ -249,7 +257,8 @@ fn judging_alone_leaves_every_database_file_as_it_was() {
         ]
     );
     assert!(
-        run.stderr.contains("pin the gateway's hostname"),
+        run.stderr
+            .contains("run the sweep before the gateway starts"),
         "{}",
         run.stderr
     );
@@ -340,7 +349,7 @@ fn expired_same_host_and_migration_leases_are_left_to_openclaw() {
 }
 
 #[test]
-fn a_database_another_process_writes_is_kept_after_the_busy_timeout() {
+fn a_database_another_process_writes_is_kept_within_the_sweeps_budget() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     write(s.join(COORDINATOR), b"");
@@ -362,8 +371,9 @@ fn a_database_another_process_writes_is_kept_after_the_busy_timeout() {
         rows(&run),
         [row(STATE_DB, "gateway-owner/global", "kept", "busy")]
     );
-    assert!(waited >= Duration::from_secs(2), "{waited:?}");
-    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    // It waited for the write lock, within the sweep's one budget.
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
     state.execute_batch("COMMIT").unwrap();
     assert_eq!(
         count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
@@ -384,7 +394,8 @@ fn a_wal_without_its_shm_a_symlinked_database_and_another_schema_are_kept() {
     std::os::unix::fs::symlink(&target, s.join(STATE_DB)).unwrap();
     let run = sweep(s, &["--report", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(rows(&run).is_empty());
+    // Reported, not only logged: monitoring reads the report.
+    assert_eq!(rows(&run), [row(STATE_DB, "", "kept", "unreadable")]);
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
     assert_eq!(count(&target, "SELECT count(*) FROM state_leases"), 1);
 
@@ -400,7 +411,7 @@ fn a_wal_without_its_shm_a_symlinked_database_and_another_schema_are_kept() {
     let before = snapshot(&s.join(STATE_DB));
     let run = sweep(s, &["--report", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(rows(&run).is_empty());
+    assert_eq!(rows(&run), [row(STATE_DB, "", "kept", "unreadable")]);
     assert!(run.stderr.contains("has no -shm"), "{}", run.stderr);
     assert!(before == snapshot(&s.join(STATE_DB)), "no -shm created");
 
@@ -414,12 +425,18 @@ fn a_wal_without_its_shm_a_symlinked_database_and_another_schema_are_kept() {
     );
     let run = sweep(s, &["--report", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(rows(&run).is_empty());
+    assert_eq!(rows(&run), [row(STATE_DB, "", "kept", "not-openclaws")]);
+    // In words, no SQL at WARN.
+    let warn = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("not judged"))
+        .unwrap();
     assert!(
-        run.stderr.contains("cannot read this OpenClaw table"),
-        "{}",
-        run.stderr
+        warn.contains("not judged") && warn.contains("state_leases has no column lease_key"),
+        "{warn}"
     );
+    assert!(!warn.contains("SELECT"), "{warn}");
 }
 
 #[test]
@@ -501,4 +518,372 @@ fn a_write_that_would_leave_a_wal_of_another_owner_is_refused() {
         count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
         1
     );
+}
+
+// === The start window: a row a starting gateway wrote before its coordinator ===
+
+/// OpenClaw's start window as the sweeper bounds it (src/rows.rs).
+const WINDOW_MS: i64 = 15_000;
+
+/// The sweep, started in the background with a JSON report.
+fn sweep_in_background(s: &Path) -> std::process::Child {
+    sweeper()
+        .arg("--state-dir")
+        .arg(s)
+        .args(["--report", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: std::process::Child) -> Run {
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Takes the coordinator as a starting gateway would, retrying while the
+/// sweep's first look holds it (up to 3 s).
+fn take_coordinator_when_free(path: &Path) -> SqliteHolder {
+    let script = "import sqlite3, sys, time\n\
+        end = time.time() + 3\n\
+        while True:\n\
+        \x20   try:\n\
+        \x20       db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=0)\n\
+        \x20       db.execute('PRAGMA journal_mode = MEMORY')\n\
+        \x20       db.execute('BEGIN EXCLUSIVE')\n\
+        \x20       break\n\
+        \x20   except sqlite3.OperationalError:\n\
+        \x20       if time.time() > end: raise\n\
+        \x20       time.sleep(0.01)\n\
+        print('held', flush=True)\n\
+        sys.stdin.read()\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "held\n", "the coordinator was never let go");
+    let stdin = child.stdin.take().unwrap();
+    SqliteHolder {
+        child,
+        _stdin: stdin,
+    }
+}
+
+#[test]
+fn a_starting_gateway_keeps_its_row_the_sweep_lets_the_coordinators_go_and_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    // Written 2 s before the end of the window: the sweep waits 2 s.
+    let created_ago = WINDOW_MS - 2_000;
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, created_ago),
+    );
+    let started = Instant::now();
+    let child = sweep_in_background(s);
+    std::thread::sleep(Duration::from_millis(300));
+    // The gateway takes its coordinator meanwhile: the sweep must have let
+    // it go, and must then see it attached.
+    let gateway = take_coordinator_when_free(&s.join(COORDINATOR));
+    let run = finish(child);
+    let waited = started.elapsed();
+    drop(gateway);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [row(STATE_DB, "gateway-owner/global", "kept", "attached")]
+    );
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        1,
+        "the starting gateway's row stays"
+    );
+    assert!(
+        run.stderr.contains("its gateway may be starting"),
+        "{}",
+        run.stderr
+    );
+    assert!(waited >= Duration::from_millis(1_500), "{waited:?}");
+}
+
+#[test]
+fn a_gateway_killed_inside_its_start_window_is_cured_one_window_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    stale(s.join("locks/oauth-refresh/sha256-ab.lock"));
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 1_500),
+    );
+    let started = Instant::now();
+    let run = sweep(s, &["--report", "json"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "gateway-owner/global",
+            "removed",
+            "dead-gateway"
+        )]
+    );
+    assert!(!exists(s.join("locks/oauth-refresh/sha256-ab.lock")));
+    assert!(took >= Duration::from_millis(1_000), "{took:?}");
+    assert!(took < Duration::from_millis(6_000), "{took:?}");
+    // The verdict was asked twice: before and after the window.
+    assert_eq!(
+        run.stderr.matches("liveness=\"free\"").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_row_rewritten_while_every_coordinator_was_free_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 2_000),
+    );
+    let child = sweep_in_background(s);
+    std::thread::sleep(Duration::from_millis(800));
+    // An owner renews its lease without holding a coordinator: something
+    // alive the kernel cannot see.
+    let db = Connection::open(s.join(STATE_DB)).unwrap();
+    db.execute(
+        "UPDATE state_leases SET heartbeat_at = heartbeat_at + 1",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let run = finish(child);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [row(STATE_DB, "gateway-owner/global", "kept", "changed")]
+    );
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        1
+    );
+}
+
+#[test]
+fn a_stop_signal_ends_the_wait_at_once_and_the_log_is_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, 1_000),
+    );
+    let child = sweep_in_background(s);
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = Instant::now();
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let run = finish(child);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(run.code, 128 + libc::SIGTERM, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("its gateway may be starting")
+            && run.stderr.contains("stop signal received"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        1
+    );
+}
+
+#[test]
+fn a_symlinked_owner_directory_proves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    // The gateway holds its coordinator through tmp/openclaw-1000, a
+    // symlink to a directory elsewhere; another owner dir is free.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let real = elsewhere.path().join("gateway.state.lock.sqlite");
+    write(&real, b"");
+    fs::create_dir_all(s.join("tmp")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), s.join("tmp/openclaw-1000")).unwrap();
+    write(s.join("tmp/openclaw-0/gateway.state.lock.sqlite"), b"");
+    let _gateway = hold_exclusive(&real);
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease("gateway-owner", "pod-b", 250_000),
+    );
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("liveness=\"unknown\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("tmp/openclaw-1000 is not a directory"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        rows(&run),
+        [row(STATE_DB, "gateway-owner/global", "kept", "unproven")]
+    );
+}
+
+// === Databases that try to steer the sweep ===
+
+/// The sweep, killed if it runs past `limit`: `None` then.
+fn sweep_within(s: &Path, limit: Duration) -> Option<Run> {
+    let mut child = sweep_in_background(s);
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if child.try_wait().unwrap().is_some() {
+            return Some(finish(child));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn a_view_trigger_or_foreign_key_makes_the_table_not_openclaws() {
+    let cases = [
+        // An endless view under OpenClaw's table name.
+        "CREATE VIEW state_leases AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+         SELECT 'gateway-owner' AS scope, 'global' AS lease_key, 'o' AS owner, NULL AS expires_at, \
+         NULL AS heartbeat_at, NULL AS payload_json, 0 AS created_at, 0 AS updated_at FROM n",
+        // A trigger that writes elsewhere and puts the row back.
+        "CREATE TABLE audit (what TEXT); \
+         CREATE TRIGGER keep AFTER DELETE ON state_leases BEGIN \
+         INSERT INTO audit VALUES ('deleted'); \
+         INSERT INTO state_leases SELECT old.scope, old.lease_key, old.owner, old.expires_at, \
+         old.heartbeat_at, old.payload_json, old.created_at, old.updated_at; END",
+        // A child row that ON DELETE CASCADE would take along.
+        "CREATE TABLE audit (scope TEXT, lease_key TEXT, \
+         FOREIGN KEY (scope, lease_key) REFERENCES state_leases (scope, lease_key) ON DELETE CASCADE); \
+         INSERT INTO audit VALUES ('gateway-owner', 'global')",
+    ];
+    for (i, extra) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path();
+        write(s.join(COORDINATOR), b"");
+        stale(s.join("locks/oauth-refresh/sha256-ab.lock"));
+        let db = if i == 0 {
+            create(&s.join(STATE_DB), extra)
+        } else {
+            let db = state_db(&s.join(STATE_DB));
+            db.execute_batch(&lease("gateway-owner", "pod-b", 250_000))
+                .unwrap();
+            db.execute_batch(extra).unwrap();
+            db
+        };
+        drop(db);
+        let run = sweep_within(s, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("case {i}: the sweep hung on the database"));
+        assert_eq!(run.code, 0, "case {i}: {}", run.stderr);
+        assert_eq!(
+            rows(&run),
+            [row(STATE_DB, "", "kept", "not-openclaws")],
+            "case {i}: {}",
+            run.stderr
+        );
+        assert!(
+            !exists(s.join("locks/oauth-refresh/sha256-ab.lock")),
+            "case {i}: the file sweep ran"
+        );
+        if i > 0 {
+            let p = s.join(STATE_DB);
+            assert_eq!(
+                count(&p, "SELECT count(*) FROM state_leases"),
+                1,
+                "case {i}"
+            );
+            let audit = if i == 1 { 0 } else { 1 };
+            assert_eq!(count(&p, "SELECT count(*) FROM audit"), audit, "case {i}");
+        }
+    }
+}
+
+#[test]
+fn all_sqlite_waiting_in_a_sweep_shares_one_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    // Five agents' databases, each mid-write by another process.
+    let mut writers = Vec::new();
+    for agent in ["a", "b", "c", "d", "e"] {
+        let path = s.join(format!("agents/{agent}/agent/openclaw-agent.sqlite"));
+        let db = agent_db(&path);
+        db.execute_batch(&usage_lock(1, 60_000)).unwrap();
+        db.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writers.push(db);
+    }
+    let started = Instant::now();
+    let run = sweep(s, &["--report", "json"]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let reported = rows(&run);
+    assert_eq!(reported.len(), 6, "{reported:?}");
+    assert_eq!(reported[0].2, "removed");
+    for r in &reported[1..] {
+        assert_eq!(r.2, "kept", "{r:?}");
+        assert!(["busy", "deadline"].contains(&&*r.3), "{r:?}");
+    }
+    drop(writers);
+}
+
+#[test]
+fn a_database_with_a_rollback_journal_is_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    // A journal as an interrupted write leaves it (its content is not ours
+    // to judge: any -journal keeps the database as it is).
+    let journal = format!("{}-journal", s.join(STATE_DB).display());
+    write(&journal, &[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+    let before = snapshot(&s.join(STATE_DB));
+    let journal_before = fs::read(&journal).unwrap();
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(rows(&run), [row(STATE_DB, "", "kept", "unreadable")]);
+    assert!(run.stderr.contains("rollback journal"), "{}", run.stderr);
+    assert!(before == snapshot(&s.join(STATE_DB)));
+    assert_eq!(fs::read(&journal).unwrap(), journal_before);
 }

@@ -344,8 +344,11 @@ fn never_follows_symlinks() {
     let run = sweep(dir2.path(), &[]);
     assert_eq!(run.code, 0);
     assert!(exists(o.join("dir/inner.lock")));
+    // A WARN: every lock under it is left.
     assert!(
-        run.stderr.contains("not following symlink path=\"locks\""),
+        run.stderr
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("not following symlink path=\"locks\"")),
         "{}",
         run.stderr
     );
@@ -378,8 +381,7 @@ fn non_utf8_and_newline_names_are_swept_and_logged_escaped() {
     assert_eq!(run.code, 0);
     assert!(!exists(&odd) && exists(&forged));
     assert!(
-        run.stderr
-            .contains("path=\"locks/\\\\xff\\\\xfe-odd.lock\""),
+        run.stderr.contains("path=\"locks/\\xff\\xfe-odd.lock\""),
         "{}",
         run.stderr
     );
@@ -389,7 +391,7 @@ fn non_utf8_and_newline_names_are_swept_and_logged_escaped() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("x\\\\nINFO"), "{}", run.stderr);
+    assert!(run.stderr.contains("x\\nINFO"), "{}", run.stderr);
 }
 
 #[test]

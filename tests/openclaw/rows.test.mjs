@@ -148,7 +148,7 @@ for (const version of VERSIONS.filter(hasOwnerLease)) {
     assert.ok(warn, JSON.stringify(run.events));
     assert.equal(warn.owner_host, "pod-a");
     assert.ok(warn.expires_in_s > 200 && warn.expires_in_s <= 300, `expires_in_s ${warn.expires_in_s}`);
-    assert.match(warn.hint, /pin the gateway's hostname/);
+    assert.match(warn.hint, /run the sweep before the gateway starts/);
     assert.deepEqual(lockRows(state), { leases: ["gateway-owner/global pod-a"], usage: [1] });
     const still = once(version, state, "pod-b", ["gateway"]);
     assert.equal(still.gateway.ok, false, "kept means the wedge stays: the WARN is the operator's only cue");
