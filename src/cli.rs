@@ -45,29 +45,33 @@ Options:
                                $HOME/.openclaw, else the legacy .clawdbot next
                                to it if only that one exists]
       --include <GLOB>         Also sweep locks matching GLOB, relative to the
-                               state dir (e.g. 'agents/*/sessions/*.jsonl.lock');
-                               repeatable [env: LOCK_SWEEPER_INCLUDE, comma-separated]
+                               state dir (e.g. 'agents/*/sessions/*.lock');
+                               repeatable [env: LOCK_SWEEPER_INCLUDE,
+                               comma-separated]
       --holder-pid <PID>       A lock is stale when its holder is one of these
-                               pids; repeatable, replaces the default [default: 1]
-                               [env: LOCK_SWEEPER_HOLDER_PID, comma-separated]
+                               pids; repeatable, replaces the default
+                               [default: 1] [env: LOCK_SWEEPER_HOLDER_PID,
+                               comma-separated]
       --any-holder             Any holder pid counts as dead: right for an init
                                container, where nothing that uses the volume can
                                be running yet [env: LOCK_SWEEPER_ANY_HOLDER]
       --min-age <DURATION>     Only sweep locks older than this, by their
-                               createdAt (else their mtime); e.g. 90s, 10m, 1h30m
-                               [env: LOCK_SWEEPER_MIN_AGE]
+                               createdAt (else their mtime); e.g. 90s, 10m,
+                               1h30m [env: LOCK_SWEEPER_MIN_AGE]
       --dry-run                Decide and report, remove nothing
                                [env: LOCK_SWEEPER_DRY_RUN]
       --watch <INTERVAL>       Keep running beside the gateway: sweep every
-                               INTERVAL (e.g. 30s) until SIGTERM or SIGINT, then
-                               exit 0. Requires a lock to be older than --min-age,
-                               3m unless set [env: LOCK_SWEEPER_WATCH]
-      --best-effort            Exit 0 even when some lock could not be removed or
-                               some directory could not be read (the errors are
-                               still logged) [env: LOCK_SWEEPER_BEST_EFFORT]
+                               INTERVAL (e.g. 30s) until SIGTERM or SIGINT,
+                               then exit 0. Requires a lock to be older than
+                               --min-age, 3m unless set
+                               [env: LOCK_SWEEPER_WATCH]
+      --best-effort            Exit 0 even when some lock could not be removed
+                               or some directory could not be read (the errors
+                               are still logged) [env: LOCK_SWEEPER_BEST_EFFORT]
       --require-state          Fail (exit 1) when the state dir does not exist
                                or holds none of locks/, agents/, openclaw.json,
-                               instead of a warning [env: LOCK_SWEEPER_REQUIRE_STATE]
+                               instead of a warning
+                               [env: LOCK_SWEEPER_REQUIRE_STATE]
       --liveness <kernel|pids> kernel: first take the gateway's own lock
                                (tmp/openclaw-*/gateway*.lock.sqlite, OpenClaw
                                2026.8.1 and later) for the length of the sweep:
@@ -82,8 +86,9 @@ Options:
       --log-format <text|json> Log format on stderr
                                [env: LOCK_SWEEPER_LOG_FORMAT] [default: text]
       --log-level <FILTER>     Log filter: a level (debug, trace, ...), or
-                               per-target levels (TARGET=LEVEL, comma-separated);
-                               the sweeper's own info lines always show
+                               per-target levels (TARGET=LEVEL, separated by
+                               commas); the sweeper's own info lines always
+                               show
                                [env: LOCK_SWEEPER_LOG_LEVEL] [default: info]
   -h, --help                   Print help
   -V, --version                Print version
@@ -104,9 +109,9 @@ runs it. Not with --watch or --report json.
 Boolean variables take true/false, 1/0, yes/no or on/off. RUST_LOG and
 LOG_FORMAT are not read: they are often set pod-wide for other programs.
 Exit codes: 0 done (or nothing to do); 1 some lock could not be removed or
-some directory could not be read, or --require-state failed; 2 bad usage or configuration; in wrapper
-mode 126 CMD could not be run, 127 CMD was not found (as env(1)), and once
-CMD runs, its own exit code.
+some directory could not be read, or --require-state failed; 2 bad usage or
+configuration; in wrapper mode 126 CMD could not be run, 127 CMD was not found
+(as env(1)), and once CMD runs, its own exit code.
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -279,6 +284,19 @@ pub fn check_variables(names: impl IntoIterator<Item = OsString>) -> Result<(), 
         let Some(name) = name.to_str() else { continue };
         if !name.starts_with("LOCK_SWEEPER_") || FLAGS.iter().any(|f| f.env == name) {
             continue;
+        }
+        // A flag whose variable is another program's (the state dir is
+        // OpenClaw's own `OPENCLAW_STATE_DIR`): name that one.
+        let wanted = name["LOCK_SWEEPER_".len()..].replace('_', "-");
+        if let Some(flag) = FLAGS
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(&wanted) && !f.env.starts_with("LOCK_SWEEPER_"))
+        {
+            return Err(Error::Usage(format!(
+                "unknown variable {name}: the sweeper reads {} for this, the variable OpenClaw \
+                 itself reads (or --{})",
+                flag.env, flag.name
+            )));
         }
         let nearest = FLAGS
             .iter()

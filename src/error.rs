@@ -36,6 +36,13 @@ pub enum Error {
     #[error("database {path}: {reason}")]
     Database { path: String, reason: String },
 
+    /// A lock's directory is read-only to its owner, the uid this runs as.
+    #[error(
+        "cannot remove {path}: its directory is mode {mode:04o}, not writable even by its owner, \
+         the uid the sweeper runs as; make it writable (chmod u+w) to let stale locks go"
+    )]
+    ReadOnlyDir { path: String, mode: u32 },
+
     /// A system call failed on a path; `path` is relative to the state dir
     /// (already escaped for display) unless the state dir itself failed.
     #[error("cannot {op} {path}: {}{}", std::io::Error::from(*errno), permission_hint(*errno))]
@@ -50,7 +57,9 @@ impl Error {
     /// The path under the state dir a failed system call or database names.
     pub fn path(&self) -> &str {
         match self {
-            Error::Io { path, .. } | Error::Database { path, .. } => path,
+            Error::Io { path, .. }
+            | Error::Database { path, .. }
+            | Error::ReadOnlyDir { path, .. } => path,
             _ => ".",
         }
     }
@@ -60,6 +69,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Io { .. }
+            | Error::ReadOnlyDir { .. }
             | Error::Database { .. }
             | Error::Install { .. }
             | Error::NoState { .. } => ExitCode::Failure,

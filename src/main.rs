@@ -105,7 +105,12 @@ fn sweeper_main(variables: Vec<OsString>) -> ExitCode {
         }
         Err(e) => {
             say(&format!("{e}\n\nFor more information, try '--help'."));
-            if let Some(i) = argv.iter().position(|a| a == "--") {
+            // A command to name (`--` alone has none: the error says so).
+            if let Some(i) = argv
+                .iter()
+                .position(|a| a == "--")
+                .filter(|&i| i + 1 < argv.len())
+            {
                 say(&format!(
                     "the command was not started: {}; fix the configuration \
                      (--best-effort does not cover a usage error)",

@@ -254,18 +254,35 @@ impl Summary {
     }
 
     pub fn log(&self, elapsed: Duration, dry_run: bool, exit_code: i32) {
-        tracing::info!(
-            scanned = self.scanned,
-            swept = self.swept,
-            kept = %self.kept_line(),
-            errors = self.errors,
-            elapsed_us = micros(elapsed),
-            dry_run,
-            exit_code,
-            rows_swept = self.rows_swept(),
-            rows_kept = self.rows.len() - self.rows_swept(),
-            "sweep finished"
-        );
+        let rows_kept = self.rows.len() - self.rows_swept();
+        // A dry run removes nothing: its counts say "would".
+        if dry_run {
+            tracing::info!(
+                scanned = self.scanned,
+                would_sweep = self.swept,
+                kept = %self.kept_line(),
+                errors = self.errors,
+                elapsed_us = micros(elapsed),
+                dry_run,
+                exit_code,
+                rows_would_remove = self.rows_swept(),
+                rows_kept,
+                "dry run finished: nothing was removed"
+            );
+        } else {
+            tracing::info!(
+                scanned = self.scanned,
+                swept = self.swept,
+                kept = %self.kept_line(),
+                errors = self.errors,
+                elapsed_us = micros(elapsed),
+                dry_run,
+                exit_code,
+                rows_swept = self.rows_swept(),
+                rows_kept,
+                "sweep finished"
+            );
+        }
     }
 
     /// The JSON report (`--report json`) of a sweep that ran; see
@@ -318,6 +335,17 @@ impl Summary {
                 })
             })
             .collect();
+        // A dry run removes nothing: what it found goes under `would_*`,
+        // and the fields that say what was removed stay zero.
+        let none: serde_json::Map<String, serde_json::Value> = Removed::ALL
+            .iter()
+            .map(|&r| (r.as_str().to_owned(), 0.into()))
+            .collect();
+        let (done, would) = if dry_run {
+            ((0, none, Vec::new()), (self.swept, removed, swept_paths))
+        } else {
+            ((self.swept, removed, swept_paths), (0, none, Vec::new()))
+        };
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "state_dir": shown(state_dir),
@@ -326,11 +354,14 @@ impl Summary {
             "liveness": self.liveness,
             "attached_by": self.attached_by,
             "scanned": self.scanned,
-            "swept": self.swept,
-            "removed": removed,
+            "swept": done.0,
+            "removed": done.1,
+            "would_sweep": would.0,
+            "would_remove": would.1,
             "kept": kept,
             "errors": self.errors,
-            "swept_paths": swept_paths,
+            "swept_paths": done.2,
+            "would_remove_paths": would.2,
             "kept_paths": kept_paths,
             "error_paths": error_paths,
             "rows": rows,
@@ -425,16 +456,28 @@ mod tests {
         s.add_swept(Removed::Lock, "locks/d.lock");
         assert_eq!(s.kept(Kept::OtherHolder), 2);
         assert_eq!(s.kept_line(), "not-a-lock:1 other-holder:2");
-        let report = |s: &Summary| -> serde_json::Value {
+        let dry_report = |s: &Summary, dry: bool| -> serde_json::Value {
             let dir = (Path::new("/s"), "--state-dir");
-            serde_json::from_str(&s.to_json(dir, true, Duration::from_micros(3_456), 0)).unwrap()
+            serde_json::from_str(&s.to_json(dir, dry, Duration::from_micros(3_456), 0)).unwrap()
         };
+        let report = |s: &Summary| dry_report(s, false);
         let json = report(&s);
         assert_eq!(json["kept"]["other-holder"], 2);
         assert_eq!(json["kept"]["too-young"], 0);
         assert_eq!(json["removed"]["lock"], 1);
         assert_eq!(json["swept"], 1);
-        assert_eq!(json["dry_run"], true);
+        assert_eq!(json["would_sweep"], 0);
+        assert_eq!(json["dry_run"], false);
+        // A dry run removed nothing, and says what it would have.
+        let json = dry_report(&s, true);
+        assert_eq!(
+            (&json["swept"], &json["removed"]["lock"]),
+            (&json!(0), &json!(0))
+        );
+        assert_eq!(
+            (&json["would_sweep"], &json["would_remove"]["lock"]),
+            (&json!(1), &json!(1))
+        );
         assert_eq!(json["elapsed_us"], 3_456);
         assert_eq!(json["state_dir_source"], "--state-dir");
         assert_eq!(json["kept_paths"], serde_json::json!([]), "not collected");
@@ -485,6 +528,11 @@ mod tests {
         assert_eq!(sweep["removed"]["required"], json!(removed));
         assert_eq!(
             sweep["swept_paths"]["items"]["properties"]["kind"]["enum"],
+            json!(removed)
+        );
+        assert_eq!(sweep["would_remove"]["required"], json!(removed));
+        assert_eq!(
+            sweep["would_remove_paths"]["items"]["properties"]["kind"]["enum"],
             json!(removed)
         );
     }

@@ -682,15 +682,21 @@ impl Sweeper<'_> {
                 );
             }
             Err(failed) => {
-                let e = Error::Io {
-                    op: failed.op,
-                    path: path.to_owned(),
-                    errno: failed.errno,
+                let e = match read_only_dir(dir, failed.errno) {
+                    Some(mode) => Error::ReadOnlyDir {
+                        path: path.to_owned(),
+                        mode,
+                    },
+                    None => Error::Io {
+                        op: failed.op,
+                        path: path.to_owned(),
+                        errno: failed.errno,
+                    },
                 };
                 self.summary.fail(path, &e);
                 match failed.aside {
                     None => {
-                        error!(error = %e, kind = what.as_str(), "cannot remove stale lock; it is at its own name")
+                        error!(error = %e, kind = what.as_str(), "cannot remove stale lock; it is left where it was")
                     }
                     Some(temp) => {
                         error!(error = %e, kind = what.as_str(), aside = &*aside_path(path, &temp),
@@ -701,6 +707,18 @@ impl Sweeper<'_> {
         }
         false
     }
+}
+
+/// The mode of `dir` when a permission error comes from it being read-only
+/// to its owner, who is this process: then the uid is right and the mode
+/// is what to change.
+fn read_only_dir(dir: BorrowedFd, errno: Errno) -> Option<u32> {
+    if errno != Errno::ACCESS {
+        return None;
+    }
+    let st = rustix::fs::fstat(dir).ok()?;
+    let mine = st.st_uid == rustix::process::geteuid().as_raw();
+    (mine && st.st_mode & 0o200 == 0).then_some(st.st_mode & 0o7777)
 }
 
 /// The private name `temp` beside the lock at `path`, as shown in the log.

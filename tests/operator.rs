@@ -201,3 +201,82 @@ fn a_stdout_that_cannot_be_written_is_exit_1_not_a_panic() {
         "the sweep itself ran"
     );
 }
+
+// === Messages that name the right fix (issue 35) ===
+
+#[test]
+fn the_state_dir_variable_points_to_openclaws_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = sweep_env(dir.path(), &[], &[("LOCK_SWEEPER_STATE_DIR", "/x")]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("OPENCLAW_STATE_DIR") && run.stderr.contains("--state-dir"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("did you mean"), "{}", run.stderr);
+}
+
+#[test]
+fn a_bare_double_dash_names_no_command_that_was_not_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = sweeper();
+    cmd.arg("--state-dir").arg(dir.path()).arg("--");
+    let run = run_cmd(cmd);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("followed by the command"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("not started: ;"), "{}", run.stderr);
+}
+
+#[test]
+fn help_fits_80_columns() {
+    let mut cmd = sweeper();
+    cmd.arg("--help");
+    let run = run_cmd(cmd);
+    assert_eq!(run.code, 0);
+    for line in run.stdout.lines() {
+        assert!(line.chars().count() <= 80, "{} columns: {line}", line.len());
+    }
+}
+
+#[test]
+fn a_read_only_directory_of_the_sweepers_own_is_named_with_its_mode() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run the sweeper as the files' owner");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    stale(s.join("locks/oauth-refresh/a.lock"));
+    give_to_nobody(
+        s,
+        &[
+            "",
+            "locks",
+            "locks/oauth-refresh",
+            "locks/oauth-refresh/a.lock",
+        ],
+    );
+    fs::set_permissions(
+        s.join("locks/oauth-refresh"),
+        fs::Permissions::from_mode(0o555),
+    )
+    .unwrap();
+    let run = sweep_unprivileged(s, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("its directory is mode 0555") && run.stderr.contains("chmod u+w"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("run it as the files' owner"),
+        "{}",
+        run.stderr
+    );
+    assert!(exists(s.join("locks/oauth-refresh/a.lock")));
+}

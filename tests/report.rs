@@ -63,11 +63,25 @@ fn dry_run_lists_what_it_would_sweep() {
     stale(s.join("locks/a.lock"));
     let run = sweep(s, &["--report", "json", "--dry-run"]);
     let r = report(&run);
+    // It removed nothing, and its report says so.
     assert_eq!(
-        (r["dry_run"].clone(), r["swept"].clone()),
-        (json!(true), json!(1))
+        (
+            r["dry_run"].clone(),
+            r["swept"].clone(),
+            r["would_sweep"].clone()
+        ),
+        (json!(true), json!(0), json!(1))
     );
-    assert_eq!(r["swept_paths"][0]["path"], "locks/a.lock");
+    assert_eq!(r["swept_paths"], json!([]));
+    assert_eq!(r["removed"]["lock"], 0);
+    assert_eq!(r["would_remove"]["lock"], 1);
+    assert_eq!(r["would_remove_paths"][0]["path"], "locks/a.lock");
+    assert!(
+        run.stderr
+            .contains("dry run finished: nothing was removed scanned=1 would_sweep=1"),
+        "{}",
+        run.stderr
+    );
     assert!(exists(s.join("locks/a.lock")));
 }
 

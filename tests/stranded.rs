@@ -82,7 +82,10 @@ fn a_failed_unlink_or_verify_puts_the_lock_back_at_its_own_name() {
             "{inject}"
         );
         let error = run.stderr.lines().find(|l| l.contains("ERROR")).unwrap();
-        assert!(error.contains("it is at its own name"), "{inject}: {error}");
+        assert!(
+            error.contains("it is left where it was"),
+            "{inject}: {error}"
+        );
         assert!(
             !error.contains("runAsUser"),
             "an I/O error is not the uid's fault: {error}"

@@ -644,7 +644,8 @@ fn configured_by_environment() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(files(s).len(), 3, "dry run from the env");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(report["swept"], 2);
+    assert_eq!(report["would_sweep"], 2);
+    assert_eq!(report["swept"], 0);
     assert_eq!(report["kept"]["other-holder"], 1);
     assert_eq!(report["dry_run"], true);
     for line in run.stderr.lines() {
