@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::exit_code::ExitCode;
+use crate::operator::exit_code::ExitCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

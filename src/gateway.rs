@@ -32,8 +32,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::Error;
-use crate::lock::{self, Candidate};
-use crate::report::shown;
+use crate::lockfile::lock::{self, Candidate};
+use crate::operator::report::shown;
 
 /// SQLite's `PENDING_BYTE`; `RESERVED_BYTE` and the 510 shared bytes follow.
 const LOCK_BYTES_START: i64 = 0x4000_0000;

@@ -5,10 +5,12 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::time::Instant;
 
-use openclaw_lock_sweeper::cli::{self, Args, Command, Report};
-use openclaw_lock_sweeper::config::Config;
-use openclaw_lock_sweeper::exit_code::ExitCode;
-use openclaw_lock_sweeper::{exec, install, log, report, sweep, watch};
+use openclaw_lock_sweeper::mode::{exec, install, watch};
+use openclaw_lock_sweeper::operator::cli::{self, Args, Command, Report};
+use openclaw_lock_sweeper::operator::config::Config;
+use openclaw_lock_sweeper::operator::exit_code::ExitCode;
+use openclaw_lock_sweeper::operator::{log, report};
+use openclaw_lock_sweeper::sweep;
 
 /// The process starts here rather than in std's runtime, whose set-up reads
 /// `/proc/self/maps` and maps a signal stack to report a main-thread stack

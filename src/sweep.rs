@@ -11,17 +11,17 @@ use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use tracing::{debug, error, info, warn};
 
-use crate::cli;
-use crate::config::{Config, Holders, Pattern};
+use crate::database::rows;
 use crate::error::Error;
 use crate::gateway::{self, Liveness};
-use crate::judge::{self, Holder, Rules, Verdict};
-use crate::lock::{self, Candidate, MAX_LOCK_BYTES, NotALock};
+use crate::lockfile::judge::{self, Holder, Rules, Verdict};
+use crate::lockfile::lock::{self, Candidate, MAX_LOCK_BYTES, NotALock};
+use crate::lockfile::remove::{self, Judged, Outcome};
+use crate::lockfile::walk::{self, Event, io_error};
+use crate::operator::cli;
+use crate::operator::config::{Config, Holders, Pattern};
+use crate::operator::report::{Kept, Profile, Removed, Summary, shown};
 use crate::profiles;
-use crate::remove::{self, Judged, Outcome};
-use crate::report::{Kept, Removed, Summary, shown};
-use crate::rows;
-use crate::walk::{self, Event, io_error};
 
 /// Kept files are reported on every pass of the watch mode; after the first
 /// pass those lines go to debug level, so the log shows what changed.
@@ -53,7 +53,7 @@ pub fn sweep(config: &Config, repeat: bool) -> Result<Summary, Error> {
     };
     // A volume mounted one level off sweeps nothing: say so, and where the
     // state dir likely is.
-    if let Some(found) = crate::config::not_a_state_dir(root.as_fd(), &config.state_dir) {
+    if let Some(found) = crate::operator::config::not_a_state_dir(root.as_fd(), &config.state_dir) {
         if config.require_state {
             return Err(no_state(found));
         }
@@ -207,7 +207,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     };
     summary.profiles = profiles::read(root.as_fd(), &done);
     if !repeat {
-        summary.profiles.iter().for_each(profiles::Profile::log);
+        summary.profiles.iter().for_each(Profile::log);
     }
     // Dropping the liveness releases the coordinators: a gateway may start.
     // Then the sweeper, which waits for the last closes.
@@ -229,14 +229,14 @@ fn after_window(
     remove::sleep_or_stop(deferred.wait);
     let liveness = gateway::probe(root);
     log_liveness(&liveness);
-    let kept = |reason: &'static str| crate::report::Row {
+    let kept = |reason: &'static str| crate::operator::report::Row {
         database: "state/openclaw.sqlite".into(),
         table: "state_leases",
         key: Some("gateway-owner/global".into()),
         pid: deferred.pid,
         host: deferred.host.clone(),
         expires_at: None,
-        action: crate::report::RowAction::Kept,
+        action: crate::operator::report::RowAction::Kept,
         reason,
         detail: None,
     };

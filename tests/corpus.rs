@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use openclaw_lock_sweeper::config::Holders;
-use openclaw_lock_sweeper::judge::{self, Holder, Rules, Verdict};
-use openclaw_lock_sweeper::lock;
+use openclaw_lock_sweeper::lockfile::judge::{self, Holder, Rules, Verdict};
+use openclaw_lock_sweeper::lockfile::lock;
+use openclaw_lock_sweeper::operator::config::Holders;
 
 #[test]
 fn fuzz_corpus_and_crashes_replay_cleanly() {

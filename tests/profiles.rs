@@ -423,7 +423,7 @@ fn a_watch_logs_a_profile_again_only_when_its_state_changes() {
 /// created); what was read is trusted only until a writer shows up.
 #[test]
 fn an_immutable_read_is_trusted_only_while_no_writer_came() {
-    use openclaw_lock_sweeper::sqlite;
+    use openclaw_lock_sweeper::database::sqlite;
     use std::os::fd::AsFd;
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();

@@ -522,7 +522,7 @@ fn a_write_that_would_leave_a_wal_of_another_owner_is_refused() {
 
 // === The start window: a row a starting gateway wrote before its coordinator ===
 
-/// OpenClaw's start window as the sweeper bounds it (src/rows.rs).
+/// OpenClaw's start window as the sweeper bounds it (src/database/rows.rs).
 const WINDOW_MS: i64 = 15_000;
 
 /// The sweep, started in the background with a JSON report.

@@ -4,9 +4,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use openclaw_lock_sweeper::config::Holders;
-use openclaw_lock_sweeper::judge::{self, Holder, Rules, Verdict};
-use openclaw_lock_sweeper::lock;
+use openclaw_lock_sweeper::operator::config::Holders;
+use openclaw_lock_sweeper::lockfile::judge::{self, Holder, Rules, Verdict};
+use openclaw_lock_sweeper::lockfile::lock;
 
 fuzz_target!(|data: &[u8]| {
     if lock::parse(data) == Err(lock::NotALock::Torn) {

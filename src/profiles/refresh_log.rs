@@ -23,8 +23,7 @@ use rustix::fs::{FileType, Mode, OFlags, Stat};
 use serde_json::Value;
 use tracing::debug;
 
-use crate::profiles::Profile;
-use crate::report::shown;
+use crate::operator::report::{Logged, Profile, shown};
 
 /// Only a log's last MiB is read: the lines of interest were written just
 /// before the gateway stopped.
@@ -36,16 +35,6 @@ const FILES_PER_DIR: usize = 2;
 const WINDOW_MS: i64 = 60_000;
 /// `openclaw.json` larger than this is not read for `logging.file`.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
-
-/// What OpenClaw logged of one failed refresh.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Logged {
-    /// OpenClaw's own name for it: `refresh_contention`, `refresh_timeout`, or
-    /// one of `classifyOAuthRefreshFailureReason`'s.
-    pub reason: &'static str,
-    /// The log file it was read from.
-    pub file: String,
-}
 
 struct Line {
     id: String,
@@ -475,7 +464,7 @@ fn has_word(text: &str, word: &str) -> bool {
 fn epoch_ms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let zoned = b.len() > 19 && (b.ends_with(b"Z") || matches!(b[b.len() - 6], b'+' | b'-'));
-    let time = crate::lock::parse_timestamp(s).filter(|_| zoned)?;
+    let time = crate::lockfile::lock::parse_timestamp(s).filter(|_| zoned)?;
     i64::try_from(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use rustix::fs::{AtFlags, FileType};
 
-use crate::cli::{Args, Liveness, Report};
 use crate::error::Error;
+use crate::operator::cli::{Args, Liveness, Report};
 
 /// Where OpenClaw (2026.5 to 2026.9) keeps the locks that a dead holder
 /// leaves wedged: every lock under `locks/` (`oauth-refresh/lock-<hex>.lock`,
@@ -219,7 +219,9 @@ pub fn not_a_state_dir(dir: BorrowedFd<'_>, path: &Path) -> Option<String> {
         .flatten()
         .filter_map(Result::ok)
         .map(|entry| {
-            crate::report::shown(Path::new(OsStr::from_bytes(entry.file_name().to_bytes())))
+            crate::operator::report::shown(Path::new(OsStr::from_bytes(
+                entry.file_name().to_bytes(),
+            )))
         })
         .filter(|name| name != "." && name != "..")
         .take(READ)
@@ -243,7 +245,7 @@ pub fn not_a_state_dir(dir: BorrowedFd<'_>, path: &Path) -> Option<String> {
         .map(|name| {
             format!(
                 "; the state dir is likely {}",
-                crate::report::shown(&path.join(name))
+                crate::operator::report::shown(&path.join(name))
             )
         })
         .unwrap_or_default();

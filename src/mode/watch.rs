@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info};
 
-use crate::config::Config;
-use crate::log;
-use crate::profiles::Profile;
-use crate::report::Summary;
+use crate::operator::config::Config;
+use crate::operator::log;
+use crate::operator::report::Profile;
+use crate::operator::report::Summary;
 use crate::sweep;
 
 /// Runs passes until a stop signal; returns the totals and the pass count.

@@ -5,10 +5,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
+use tracing::{info, warn};
 
 use crate::error::Error;
-use crate::log::breaks_a_line;
+use crate::operator::log::breaks_a_line;
 
 /// Why a candidate was left in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +160,7 @@ pub struct Summary {
     /// Swept paths under `locks/oauth-refresh/`, whatever the report.
     pub refresh_locks: Vec<String>,
     /// The auth profiles with a failure recorded, after the sweep.
-    pub profiles: Vec<crate::profiles::Profile>,
+    pub profiles: Vec<Profile>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -257,7 +258,7 @@ impl Summary {
         let rows_kept = self.rows.len() - self.rows_swept();
         // A dry run removes nothing: its counts say "would".
         if dry_run {
-            tracing::info!(
+            info!(
                 scanned = self.scanned,
                 would_sweep = self.swept,
                 kept = %self.kept_line(),
@@ -270,7 +271,7 @@ impl Summary {
                 "dry run finished: nothing was removed"
             );
         } else {
-            tracing::info!(
+            info!(
                 scanned = self.scanned,
                 swept = self.swept,
                 kept = %self.kept_line(),
@@ -390,6 +391,126 @@ pub fn error_json(error: &Error, exit_code: i32, state_dir: Option<(&Path, &str)
 
 fn micros(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
+
+// === The auth profiles' state, as profiles/ reads it ===
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Only `openclaw models auth login` cures it.
+    Permanent,
+    /// A cooldown that ends by itself.
+    Transient,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Permanent => "permanent",
+            State::Transient => "transient",
+        }
+    }
+}
+
+/// One auth profile with a failure recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub id: String,
+    pub provider: Option<String>,
+    pub state: State,
+    /// As OpenClaw recorded it: `auth_permanent`, `wham_account_dead`,
+    /// `auth`, `timeout`.
+    pub reason: String,
+    /// `lastFailureAt`, milliseconds since the epoch.
+    pub at: Option<i64>,
+    /// Where it was read, relative to the state dir.
+    pub source: String,
+    /// What to do: the re-login command, or why none is needed.
+    pub hint: String,
+    /// Why, as the gateway's log told it, where a log was reachable.
+    pub logged: Option<Logged>,
+}
+
+impl Profile {
+    /// The same failure as `other` (a watch pass logs only what changed).
+    pub fn same_failure(&self, other: &Profile) -> bool {
+        (&self.source, &self.id, self.state, &self.reason, self.at)
+            == (
+                &other.source,
+                &other.id,
+                other.state,
+                &other.reason,
+                other.at,
+            )
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "provider": self.provider,
+            "state": self.state.as_str(),
+            "reason": self.reason,
+            "at": self.at,
+            "source": self.source,
+            "hint": self.hint,
+            "logged_reason": self.logged.as_ref().map(|l| l.reason),
+            "logged_in": self.logged.as_ref().map(|l| &l.file),
+        })
+    }
+
+    /// Logs the profile: WARN for a dead token, INFO for a cooldown.
+    pub fn log(&self) {
+        let failed_at = self.at.map(utc);
+        let logged = self.logged.as_ref().map(|l| l.reason);
+        let logged_in = self.logged.as_ref().map(|l| &*l.file);
+        match self.state {
+            State::Permanent => warn!(
+                profile = &*self.id,
+                provider = self.provider.as_deref(),
+                reason = &*self.reason,
+                logged,
+                logged_in,
+                failed_at = failed_at.as_deref(),
+                source = &*self.source,
+                hint = &*self.hint,
+                "auth profile needs a re-login: its refresh token is dead, and no sweep can fix that"
+            ),
+            State::Transient => info!(
+                profile = &*self.id,
+                provider = self.provider.as_deref(),
+                reason = &*self.reason,
+                logged,
+                logged_in,
+                failed_at = failed_at.as_deref(),
+                source = &*self.source,
+                hint = &*self.hint,
+                "auth profile in a transient cooldown: no re-login needed"
+            ),
+        }
+    }
+}
+
+/// What OpenClaw logged of one failed refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// OpenClaw's own name for it: `refresh_contention`, `refresh_timeout`, or
+    /// one of `classifyOAuthRefreshFailureReason`'s.
+    pub reason: &'static str,
+    /// The log file it was read from.
+    pub file: String,
+}
+
+/// Milliseconds since the epoch as `2026-12-06T04:38:15Z`.
+fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = crate::operator::log::civil_from_days(secs.div_euclid(86_400).max(0) as u64);
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60
+    )
 }
 
 /// A path as it is safe to print on one log line: control characters,
@@ -516,7 +637,7 @@ mod tests {
     #[test]
     fn schema_lists_every_reason_and_kind() {
         let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../schema/report.schema.json")).unwrap();
+            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
         let sweep = &schema["$defs"]["sweep"]["properties"];
         let kept: Vec<&str> = Kept::ALL.iter().map(|k| k.as_str()).collect();
         let removed: Vec<&str> = Removed::ALL.iter().map(|r| r.as_str()).collect();

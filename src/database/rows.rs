@@ -32,10 +32,10 @@ use rusqlite::TransactionBehavior;
 use rusqlite::types::Value;
 use tracing::{debug, error, info, warn};
 
-use crate::config::Holders;
+use crate::database::sqlite::{self, Database, Deadline};
 use crate::error::Error;
-use crate::report::{Row, RowAction, Summary, shown};
-use crate::sqlite::{self, Database, Deadline};
+use crate::operator::config::Holders;
+use crate::operator::report::{Row, RowAction, Summary, shown};
 
 /// How long after writing its owner lease a starting gateway may still be
 /// without the coordinator: OpenClaw 2026.9.6 takes it a fraction of a

@@ -20,116 +20,22 @@
 //! selected. Only a profile's `provider` is asked of SQLite (`json_extract`),
 //! and only when the id does not name it.
 
+pub mod refresh_log;
+
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::fs::{FileType, Mode, OFlags};
-use serde_json::{Value, json};
-use tracing::{debug, info, warn};
+use serde_json::Value;
+use tracing::{debug, warn};
 
-use crate::refresh_log::{self, Logged};
-use crate::report::shown;
-use crate::sqlite::{self, Database};
+use crate::database::sqlite::{self, Database};
+use crate::operator::report::{Profile, State, shown};
 
 /// The state JSON is a few hundred bytes per profile; anything larger than
 /// this is not read.
 const MAX_STATE_BYTES: i64 = 1 << 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Only `openclaw models auth login` cures it.
-    Permanent,
-    /// A cooldown that ends by itself.
-    Transient,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Permanent => "permanent",
-            State::Transient => "transient",
-        }
-    }
-}
-
-/// One auth profile with a failure recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Profile {
-    pub id: String,
-    pub provider: Option<String>,
-    pub state: State,
-    /// As OpenClaw recorded it: `auth_permanent`, `wham_account_dead`,
-    /// `auth`, `timeout`.
-    pub reason: String,
-    /// `lastFailureAt`, milliseconds since the epoch.
-    pub at: Option<i64>,
-    /// Where it was read, relative to the state dir.
-    pub source: String,
-    /// What to do: the re-login command, or why none is needed.
-    pub hint: String,
-    /// Why, as the gateway's log told it, where a log was reachable.
-    pub logged: Option<Logged>,
-}
-
-impl Profile {
-    /// The same failure as `other` (a watch pass logs only what changed).
-    pub fn same_failure(&self, other: &Profile) -> bool {
-        (&self.source, &self.id, self.state, &self.reason, self.at)
-            == (
-                &other.source,
-                &other.id,
-                other.state,
-                &other.reason,
-                other.at,
-            )
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "provider": self.provider,
-            "state": self.state.as_str(),
-            "reason": self.reason,
-            "at": self.at,
-            "source": self.source,
-            "hint": self.hint,
-            "logged_reason": self.logged.as_ref().map(|l| l.reason),
-            "logged_in": self.logged.as_ref().map(|l| &l.file),
-        })
-    }
-
-    /// Logs the profile: WARN for a dead token, INFO for a cooldown.
-    pub fn log(&self) {
-        let failed_at = self.at.map(utc);
-        let logged = self.logged.as_ref().map(|l| l.reason);
-        let logged_in = self.logged.as_ref().map(|l| &*l.file);
-        match self.state {
-            State::Permanent => warn!(
-                profile = &*self.id,
-                provider = self.provider.as_deref(),
-                reason = &*self.reason,
-                logged,
-                logged_in,
-                failed_at = failed_at.as_deref(),
-                source = &*self.source,
-                hint = &*self.hint,
-                "auth profile needs a re-login: its refresh token is dead, and no sweep can fix that"
-            ),
-            State::Transient => info!(
-                profile = &*self.id,
-                provider = self.provider.as_deref(),
-                reason = &*self.reason,
-                logged,
-                logged_in,
-                failed_at = failed_at.as_deref(),
-                source = &*self.source,
-                hint = &*self.hint,
-                "auth profile in a transient cooldown: no re-login needed"
-            ),
-        }
-    }
-}
 
 /// What this sweep did that bears on the profiles.
 pub struct Sweep<'a> {
@@ -509,19 +415,6 @@ pub fn refresh_lock_name(provider: &str, id: &str) -> String {
 
 fn exists(dir: BorrowedFd, name: &CStr) -> bool {
     rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok()
-}
-
-/// Milliseconds since the epoch as `2026-12-06T04:38:15Z`.
-fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (y, m, d) = crate::log::civil_from_days(secs.div_euclid(86_400).max(0) as u64);
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        t / 3600,
-        t % 3600 / 60,
-        t % 60
-    )
 }
 
 #[cfg(test)]

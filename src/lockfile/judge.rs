@@ -9,8 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::Holders;
-use crate::lock::Lock;
+use crate::lockfile::lock::Lock;
+use crate::operator::config::Holders;
 
 /// How long an unnamed leftover must have been left alone. OpenClaw writes a
 /// lock's payload right after creating the file, and holds a reclaim guard

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::log::{self, LogFormat, LogLevel};
+use crate::operator::log::{self, LogFormat, LogLevel};
 
 pub const HELP: &str = "\
 Removes OpenClaw lock files that were abandoned by a holder that can no
@@ -62,8 +62,8 @@ Options:
                                [env: LOCK_SWEEPER_DRY_RUN]
       --watch <INTERVAL>       Keep running beside the gateway: sweep every
                                INTERVAL (e.g. 30s) until SIGTERM or SIGINT,
-                               then exit 0. Requires a lock to be older than
-                               --min-age, 3m unless set
+                               then exit 0. Requires a lock to be older
+                               than --min-age, 3m unless set
                                [env: LOCK_SWEEPER_WATCH]
       --best-effort            Exit 0 even when some lock could not be removed
                                or some directory could not be read (the errors
@@ -950,8 +950,8 @@ mod tests {
     /// variable, and the README's flag table lists the same pairs.
     #[test]
     fn help_and_readme_name_every_default_pattern() {
-        let readme = include_str!("../README.md");
-        for pattern in crate::config::DEFAULT_PATTERNS {
+        let readme = include_str!("../../README.md");
+        for pattern in crate::operator::config::DEFAULT_PATTERNS {
             assert!(HELP.contains(pattern), "--help does not name {pattern}");
             assert!(
                 readme.contains(pattern),
@@ -982,7 +982,7 @@ mod tests {
                 flag.name,
                 flag.env
             );
-            let readme = include_str!("../README.md");
+            let readme = include_str!("../../README.md");
             let row = format!("| `--{}", flag.name);
             let row = readme
                 .lines()

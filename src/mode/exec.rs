@@ -8,9 +8,9 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use crate::exit_code::ExitCode;
-use crate::log::flush_logs;
-use crate::report::shown;
+use crate::operator::exit_code::ExitCode;
+use crate::operator::log::flush_logs;
+use crate::operator::report::shown;
 
 /// Replaces this process with `cmd` (searched in `PATH` when it has no
 /// slash); returns only if that failed, with env(1)'s exit code for it.

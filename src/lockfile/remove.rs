@@ -39,7 +39,7 @@ use std::thread;
 use rustix::fs::{AtFlags, RenameFlags, Stat};
 use rustix::io::Errno;
 
-use crate::lock::MAX_LOCK_BYTES;
+use crate::lockfile::lock::MAX_LOCK_BYTES;
 
 /// Private names start with this; the walk never takes them for locks, and
 /// reports any it finds (in every directory it lists) as left over. They are
@@ -221,7 +221,7 @@ pub fn sleep_or_stop(wait: std::time::Duration) {
             signal,
             "stop signal received while the sweep waited; it ends"
         );
-        crate::log::flush_logs();
+        crate::operator::log::flush_logs();
         // SAFETY: ends the process; nothing is mid-write.
         unsafe { libc::_exit(128 + signal) };
     }
@@ -266,7 +266,7 @@ impl Drop for Shield {
                         signal,
                         "stop signal received; what was under way was finished first"
                     );
-                    crate::log::flush_logs();
+                    crate::operator::log::flush_logs();
                     libc::_exit(128 + signal);
                 }
             }

@@ -30,9 +30,9 @@ use std::rc::Rc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags, SeekFrom};
 use rustix::io::Errno;
 
-use crate::config::{Pattern, Segment};
 use crate::error::Error;
-use crate::remove::TEMP_PREFIX;
+use crate::lockfile::remove::TEMP_PREFIX;
+use crate::operator::config::{Pattern, Segment};
 
 pub enum Event<'a> {
     /// A path that matches the last segment of some pattern.
@@ -616,7 +616,7 @@ fn closure(patterns: &[Pattern], mut positions: Vec<Position>) -> Vec<Position> 
 pub fn io_error(op: &'static str, rel: &Path, errno: Errno) -> Error {
     Error::Io {
         op,
-        path: crate::report::shown(rel),
+        path: crate::operator::report::shown(rel),
         errno,
     }
 }

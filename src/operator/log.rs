@@ -596,19 +596,4 @@ mod tests {
             "other targets keep their level"
         );
     }
-
-    /// The layers run one way: the logging set-up imports neither the
-    /// command line nor the report, and those two not each other.
-    #[test]
-    fn modules_depend_one_way() {
-        let uses = |source: &str, module: &str| source.contains(&format!("crate::{module}"));
-        let (log, cli, report) = (
-            include_str!("log.rs"),
-            include_str!("cli.rs"),
-            include_str!("report.rs"),
-        );
-        let code = |s: &'static str| s.split("#[cfg(test)]").next().unwrap();
-        assert!(!uses(code(log), "cli") && !uses(code(log), "report"));
-        assert!(!uses(code(cli), "report") && !uses(code(report), "cli"));
-    }
 }
