@@ -295,10 +295,12 @@ def restarted_in_place(state, container, project=None):
 
 
 def readme_kustomize_overlay(tmp_path):
-    """The README's overlay, with OpenClaw's manifests as `openclaw/` and this
-    repo's component as `lock-sweeper/`, exactly as it tells readers."""
+    """The README's overlay, with OpenClaw's manifests as `openclaw/` and a
+    copy of each component it lists next to it, exactly as it tells readers
+    (it lists the wrap one, `lock-sweeper-wrap`)."""
     overlay = tmp_path / "overlay"
-    shutil.copytree(ROOT / "deploy/kubernetes/lock-sweeper", overlay / "lock-sweeper")
+    for name in yaml.safe_load(readme_snippet("kustomization"))["components"]:
+        shutil.copytree(ROOT / "deploy/kubernetes" / name, overlay / name)
     (overlay / "openclaw").mkdir()
     # OpenClaw's scripts/k8s/manifests keeps one file per object.
     files = {"PersistentVolumeClaim": "pvc", "ConfigMap": "configmap", "Deployment": "deployment", "Service": "service"}
@@ -309,11 +311,19 @@ def readme_kustomize_overlay(tmp_path):
 
 
 def test_kustomize_example_and_readme_overlay_render_validate_and_are_hardened(tmp_path):
-    for manifests in [kustomize(ROOT / "deploy/kubernetes/example"), kustomize(readme_kustomize_overlay(tmp_path))]:
-        validate(manifests, tmp_path)
-        sweepers, inits = sweeper_container(manifests)
-        assert len(sweepers) == 1 and inits[0]["name"] == "lock-sweeper", "runs first, before init-config"
-        assert_hardened(sweepers[0])
+    manifests = kustomize(ROOT / "deploy/kubernetes/example")
+    validate(manifests, tmp_path)
+    sweepers, inits = sweeper_container(manifests)
+    assert len(sweepers) == 1 and inits[0]["name"] == "lock-sweeper", "runs first, before init-config"
+    assert_hardened(sweepers[0])
+    # The README's overlay: wrap mode, as example-wrap.
+    manifests = kustomize(readme_kustomize_overlay(tmp_path))
+    validate(manifests, tmp_path)
+    dep = next(d for d in yaml.safe_load_all(manifests) if d and d["kind"] == "Deployment")
+    spec = dep["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["initContainers"]][0] == "lock-sweeper-install", "installs first"
+    assert_hardened_install(spec["initContainers"][0])
+    assert spec["containers"][0]["command"][:3] == ["/opt/lock-sweeper/openclaw-lock-sweeper", "--best-effort", "--"]
 
 
 def test_kustomize_watch_example_renders_and_validates(tmp_path):
