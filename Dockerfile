@@ -12,7 +12,7 @@
 # compiles with; statically linked like the rest.
 FROM docker.io/library/rust:1-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 RUN target="$(rustc -vV | sed -n 's/^host: //p')" \
     && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" \

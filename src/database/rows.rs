@@ -106,17 +106,7 @@ pub fn sweep(root: BorrowedFd, rules: &Rules, summary: &mut Summary) -> Option<D
         return sweeper.deferred;
     }
     let agents = sqlite::open_dir(root, c"agents")?;
-    let Ok(mut entries) = rustix::fs::Dir::read_from(&agents) else {
-        return None;
-    };
-    let mut ids: Vec<_> = entries
-        .by_ref()
-        .filter_map(Result::ok)
-        .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
-        .map(|e| e.file_name().to_owned())
-        .collect();
-    ids.sort();
-    for id in ids {
+    for id in sqlite::agents_with(agents.as_fd(), &["openclaw-agent.sqlite"]) {
         let Some(agent) = sqlite::open_dir(agents.as_fd(), &id)
             .and_then(|dir| sqlite::open_dir(dir.as_fd(), c"agent"))
         else {

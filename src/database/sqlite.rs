@@ -366,6 +366,44 @@ fn suffixed(name: &CStr, suffix: &str) -> CString {
     CString::new(bytes).expect("no NUL in a file name")
 }
 
+/// The agents of `agents/` whose `agent/` dir may hold one of `files`,
+/// sorted. Each is asked of the kernel in one `openat2` per file that
+/// follows no symlink and cannot leave `agents/`: an agent with none of them
+/// (the usual answer) costs no directory opened. Anything but "not there"
+/// (a symlink on the way, an error, a kernel without `openat2`) keeps the
+/// agent, for the careful way (`open_dir`) to decide.
+pub fn agents_with(agents: BorrowedFd, files: &[&str]) -> Vec<CString> {
+    let mut ids = Vec::new();
+    let mut buf = [std::mem::MaybeUninit::uninit(); 8192];
+    let mut listing = rustix::fs::RawDir::new(agents, &mut buf);
+    while let Some(Ok(entry)) = listing.next() {
+        let id = entry.file_name();
+        if id != c"." && id != c".." {
+            ids.push(id.to_owned());
+        }
+    }
+    let beneath = rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::BENEATH;
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    // One buffer for every path asked: `<id>/agent/<file>\0`.
+    let mut path = Vec::with_capacity(300);
+    ids.retain(|id| {
+        files.iter().any(|file| {
+            path.clear();
+            path.extend_from_slice(id.to_bytes());
+            path.extend_from_slice(b"/agent/");
+            path.extend_from_slice(file.as_bytes());
+            path.push(0);
+            let path = CStr::from_bytes_with_nul(&path).expect("no NUL inside a name");
+            !matches!(
+                rustix::fs::openat2(agents, path, flags, Mode::empty(), beneath),
+                Err(Errno::NOENT | Errno::NOTDIR)
+            )
+        })
+    });
+    ids.sort();
+    ids
+}
+
 /// Opens the directory `name` in `dir` without following a symlink; `None`
 /// when it is absent or not a directory.
 pub fn open_dir(dir: BorrowedFd, name: &CStr) -> Option<rustix::fd::OwnedFd> {

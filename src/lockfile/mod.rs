@@ -1,7 +1,8 @@
 //! The lock files: find the candidates (`walk`), read one safely (`lock`),
-//! decide (`judge`), and remove it only if it is still what was judged
-//! (`remove`).
+//! decide (`judge`), remove it only if it is still what was judged
+//! (`remove`), and all of that for one candidate, counted (`candidate`).
 
+pub mod candidate;
 pub mod judge;
 pub mod lock;
 pub mod remove;

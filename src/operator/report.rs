@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::error::Error;
-use crate::operator::log::breaks_a_line;
+use crate::operator::log::{NOT_SHOWN_AS_IS, any_byte, breaks_a_line};
 
 /// Why a candidate was left in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,7 @@ impl Removed {
 }
 
 impl Kept {
-    const ALL: [Kept; 11] = [
+    pub const ALL: [Kept; 11] = [
         Kept::NotRegularFile,
         Kept::TooLarge,
         Kept::NotALock,
@@ -522,10 +522,7 @@ pub fn shown(path: &Path) -> String {
         return ".".into();
     }
     // Nearly every path: printable ASCII without a backslash, shown as is.
-    if bytes
-        .iter()
-        .all(|&b| (b' '..=b'~').contains(&b) && b != b'\\')
-    {
+    if !any_byte(bytes, NOT_SHOWN_AS_IS) {
         return String::from_utf8(bytes.to_vec()).expect("ASCII");
     }
     let mut out = String::with_capacity(bytes.len());

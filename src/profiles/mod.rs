@@ -61,26 +61,14 @@ fn recorded(root: BorrowedFd, sweep: &Sweep) -> Vec<Profile> {
     let Some(agents) = sqlite::open_dir(root, c"agents") else {
         return found;
     };
-    let Ok(mut entries) = rustix::fs::Dir::read_from(&agents) else {
-        return found;
-    };
-    let mut ids: Vec<_> = entries
-        .by_ref()
-        .filter_map(Result::ok)
-        .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
-        .map(|e| e.file_name().to_owned())
-        .collect();
-    ids.sort();
-    for id in ids {
+    let stores = ["openclaw-agent.sqlite", "auth-state.json"];
+    for id in sqlite::agents_with(agents.as_fd(), &stores) {
         let Some(dir) = sqlite::open_dir(agents.as_fd(), &id)
             .and_then(|dir| sqlite::open_dir(dir.as_fd(), c"agent"))
         else {
             continue;
         };
-        let agent = shown(std::path::Path::new(std::ffi::OsStr::new(
-            &*id.to_string_lossy(),
-        )));
-        agent_store(dir.as_fd(), &agent, sweep, &mut found);
+        agent_store(dir.as_fd(), &id, sweep, &mut found);
     }
     found
 }
@@ -132,8 +120,16 @@ fn shared(dir: BorrowedFd, sweep: &Sweep, found: &mut Vec<Profile>) {
 
 /// One agent's own store: its database, or, in installs before it, its
 /// `auth-state.json`.
-fn agent_store(dir: BorrowedFd, agent: &str, sweep: &Sweep, found: &mut Vec<Profile>) {
+fn agent_store(dir: BorrowedFd, id: &CStr, sweep: &Sweep, found: &mut Vec<Profile>) {
     const NAME: &CStr = c"openclaw-agent.sqlite";
+    // Most agents have neither: no names are built for them.
+    if !exists(dir, NAME) && !exists(dir, c"auth-state.json") {
+        return;
+    }
+    let agent = shown(std::path::Path::new(std::ffi::OsStr::new(
+        &*id.to_string_lossy(),
+    )));
+    let agent = &*agent;
     let path = format!("agents/{agent}/agent/openclaw-agent.sqlite");
     // Agent `main`'s store is the default one: its command needs no --agent.
     let owner = (agent != "main").then_some(agent);
