@@ -43,6 +43,18 @@ pub enum Error {
     )]
     ReadOnlyDir { path: String, mode: u32 },
 
+    /// `--metrics-listen`: the address cannot be bound. A usage error (2):
+    /// the configured address is wrong for this host, and nothing was swept.
+    #[error(
+        "{from} {addr}: cannot serve the metrics there: {error}{}",
+        listen_hint(error)
+    )]
+    Listen {
+        addr: std::net::SocketAddr,
+        from: &'static str,
+        error: std::io::Error,
+    },
+
     /// A system call failed on a path; `path` is relative to the state dir
     /// (already escaped for display) unless the state dir itself failed.
     #[error("cannot {op} {path}: {}{}", std::io::Error::from(*errno), permission_hint(*errno))]
@@ -75,6 +87,20 @@ impl Error {
             | Error::NoState { .. } => ExitCode::Failure,
             _ => ExitCode::Usage,
         }
+    }
+}
+
+/// What to do about an address that cannot be bound.
+fn listen_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another process (or a second sweeper in the pod) has this port: pick another"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this host has that address: use 0.0.0.0 (or [::]) for all"
+        }
+        std::io::ErrorKind::PermissionDenied => "; a port below 1024 needs privileges: use 9477",
+        _ => "",
     }
 }
 

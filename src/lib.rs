@@ -3,7 +3,8 @@
 //! fuzz targets and benchmarks can reach the parser and the judge.
 //!
 //! - `operator`: what the operator gives and sees: the command line, the
-//!   resolved configuration, the log, the report, the exit codes.
+//!   resolved configuration, the log, the report, the watch's Prometheus
+//!   metrics, the exit codes.
 //! - `sweep`: one pass over the state dir, which drives the rest:
 //!   - `gateway`: the kernel's verdict, whether a gateway may be running;
 //!   - `lockfile`: the lock files: walk, judge, remove;

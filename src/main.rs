@@ -231,13 +231,20 @@ fn run(args: Args, wrapping: bool) -> ExitCode {
         holders = %config.holders,
         min_age_s = config.min_age.map(|d| d.as_secs()),
         watch_s = config.watch.map(|d| d.as_secs_f64()),
+        metrics_listen = config.metrics_listen.map(|(addr, _)| addr.to_string()),
         dry_run = config.dry_run,
         require_state = config.require_state,
         wrapping,
         "sweeping"
     );
     if let Some(interval) = config.watch {
-        let (summary, passes) = watch::watch(&config, interval);
+        let (summary, passes) = match watch::watch(&config, interval) {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the watch; nothing swept");
+                return e.exit_code();
+            }
+        };
         tracing::info!(passes, "watch finished");
         summary.log(started.elapsed(), config.dry_run, 0);
         return ExitCode::Success;

@@ -1,28 +1,47 @@
 //! Watch mode: sweep, sleep, repeat beside a running gateway, until SIGTERM
 //! or SIGINT. The gateway may hold a lock legitimately there, so only locks
-//! older than `--min-age` are ever judged stale.
+//! older than `--min-age` are ever judged stale. With `--metrics-listen`,
+//! each pass also leaves its counts for Prometheus (operator/metrics.rs).
 
 use std::mem::MaybeUninit;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, error, info};
 
+use crate::error::Error;
 use crate::operator::config::Config;
 use crate::operator::log;
+use crate::operator::metrics::{self, Metrics};
 use crate::operator::report::Profile;
 use crate::operator::report::Summary;
 use crate::sweep;
 
 /// Runs passes until a stop signal; returns the totals and the pass count.
-pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
+/// `Err` only before the first pass: the metrics' address cannot be bound.
+pub fn watch(config: &Config, interval: Duration) -> Result<(Summary, u64), Error> {
     let signals = StopSignals::block();
+    // Started after the block: the listener's thread inherits the mask, so a
+    // stop signal waits for `signals.wait` instead of killing the process
+    // (with a status other than 0) through that thread.
+    let metrics = match config.metrics_listen {
+        Some((addr, from)) => Some(metrics::serve(
+            addr,
+            from,
+            Metrics::new(interval, config.dry_run),
+        )?),
+        None => None,
+    };
     let mut total = Summary::default();
     let mut passes = 0u64;
     let mut last: Vec<Profile> = Vec::new();
     loop {
         let started = Instant::now();
         // After the first pass, what is kept is only repeated at debug level.
-        match sweep::sweep(config, passes > 0) {
+        let result = sweep::sweep(config, passes > 0);
+        if let Some(metrics) = &metrics {
+            metrics::lock(metrics).record(result.as_ref().ok(), SystemTime::now());
+        }
+        match result {
             Ok(pass) => {
                 debug!(
                     pass = passes + 1,
@@ -53,7 +72,7 @@ pub fn watch(config: &Config, interval: Duration) -> (Summary, u64) {
         log::flush_logs();
         if let Some(signal) = signals.wait(interval) {
             info!(signal, passes, "stop signal received; watch ends");
-            return (total, passes);
+            return Ok((total, passes));
         }
     }
 }

@@ -3,6 +3,7 @@
 //! a flag on the command line wins over its variable.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,6 +66,11 @@ Options:
                                then exit 0. Requires a lock to be older
                                than --min-age, 3m unless set
                                [env: LOCK_SWEEPER_WATCH]
+      --metrics-listen <ADDR>  With --watch: serve Prometheus metrics at
+                               http://ADDR/metrics, ADDR an IP and a port
+                               (e.g. 0.0.0.0:9477); one that cannot be bound
+                               is an error before the first pass (exit 2)
+                               [env: LOCK_SWEEPER_METRICS_LISTEN]
       --best-effort            Exit 0 even when some lock could not be removed
                                or some directory could not be read (the errors
                                are still logged) [env: LOCK_SWEEPER_BEST_EFFORT]
@@ -110,8 +116,9 @@ Boolean variables take true/false, 1/0, yes/no or on/off. RUST_LOG and
 LOG_FORMAT are not read: they are often set pod-wide for other programs.
 Exit codes: 0 done (or nothing to do); 1 some lock could not be removed or
 some directory could not be read, or --require-state failed; 2 bad usage or
-configuration; in wrapper mode 126 CMD could not be run, 127 CMD was not found
-(as env(1)), and once CMD runs, its own exit code.
+configuration, or a --metrics-listen address that cannot be bound; in wrapper
+mode 126 CMD could not be run, 127 CMD was not found (as env(1)), and once CMD
+runs, its own exit code.
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +130,8 @@ pub struct Args {
     pub any_holder: bool,
     pub min_age: Option<Duration>,
     pub watch: Option<Duration>,
+    /// `--metrics-listen` or its variable, with the name it came from.
+    pub metrics_listen: Option<(SocketAddr, &'static str)>,
     pub dry_run: bool,
     pub best_effort: bool,
     pub require_state: bool,
@@ -172,7 +181,7 @@ pub enum Command {
 /// silence the sweeper or `LOG_FORMAT=pretty` fail it (exit 2, so the
 /// gateway never starts). `OPENCLAW_STATE_DIR` is OpenClaw's own name for
 /// the very setting, which is why it is the one exception.
-pub const FLAGS: [Flag; 13] = [
+pub const FLAGS: [Flag; 14] = [
     Flag::value("state-dir", "OPENCLAW_STATE_DIR"),
     Flag::list("include", "LOCK_SWEEPER_INCLUDE"),
     Flag::list("holder-pid", "LOCK_SWEEPER_HOLDER_PID"),
@@ -180,6 +189,7 @@ pub const FLAGS: [Flag; 13] = [
     Flag::value("min-age", "LOCK_SWEEPER_MIN_AGE"),
     Flag::switch("dry-run", "LOCK_SWEEPER_DRY_RUN"),
     Flag::value("watch", "LOCK_SWEEPER_WATCH"),
+    Flag::value("metrics-listen", "LOCK_SWEEPER_METRICS_LISTEN"),
     Flag::switch("best-effort", "LOCK_SWEEPER_BEST_EFFORT"),
     Flag::switch("require-state", "LOCK_SWEEPER_REQUIRE_STATE"),
     Flag::value("liveness", "LOCK_SWEEPER_LIVENESS"),
@@ -480,6 +490,28 @@ fn resolve(
             interval => Some((interval, source)),
         },
     };
+    // Only a watch runs long enough to be scraped; a one-shot sweep would
+    // leave the port closed, and the operator guessing why.
+    let metrics_listen = match last("metrics-listen")? {
+        None => None,
+        Some((_, source)) if watch.is_none() => {
+            return Err(Error::Usage(format!(
+                "{source} needs --watch: only the watch sidecar runs long enough to be scraped"
+            )));
+        }
+        Some((v, source)) => match v.trim().parse::<SocketAddr>() {
+            Ok(addr) if source.starts_with("--") => Some((addr, "--metrics-listen")),
+            Ok(addr) => Some((addr, "LOCK_SWEEPER_METRICS_LISTEN")),
+            Err(_) => {
+                return Err(invalid(
+                    &source,
+                    &v,
+                    "expected an IP address and a port, e.g. 0.0.0.0:9477, 127.0.0.1:9477 \
+                     or [::]:9477 (a host name is not resolved)",
+                ));
+            }
+        },
+    };
     // Beside a running gateway a young lock may be live: age is required.
     if let (Some((_, watch_source)), Some((Duration::ZERO, v, min_source))) = (&watch, &min_age) {
         return Err(Error::Usage(format!(
@@ -546,6 +578,7 @@ fn resolve(
         any_holder: any_holder.is_some(),
         min_age: min_age.map(|(d, _, _)| d),
         watch: watch.map(|(d, _)| d),
+        metrics_listen,
         dry_run: boolean("dry-run")?.is_some(),
         best_effort: boolean("best-effort")?.is_some(),
         require_state: boolean("require-state")?.is_some(),
@@ -1030,6 +1063,63 @@ mod tests {
             ),
             (&["--install", "/d", "--dry-run"], &[], "no other flag"),
             (&["--install", "/d", "--", "node"], &[], "no other flag"),
+        ];
+        for (argv, vars, needle) in cases {
+            let err = parse_with(argv, vars).unwrap_err();
+            assert!(matches!(err, Error::Usage(_)), "{argv:?}: {err:?}");
+            assert!(err.to_string().contains(needle), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn metrics_listen_needs_the_watch_and_an_address() {
+        let addr = |a: &str| a.parse::<SocketAddr>().unwrap();
+        let a = args(
+            &["--watch", "30s", "--metrics-listen", "127.0.0.1:9477"],
+            &[("LOCK_SWEEPER_METRICS_LISTEN", "[::]:1")],
+        );
+        assert_eq!(
+            a.metrics_listen,
+            Some((addr("127.0.0.1:9477"), "--metrics-listen"))
+        );
+        let vars = [
+            ("LOCK_SWEEPER_WATCH", "30s"),
+            ("LOCK_SWEEPER_METRICS_LISTEN", "[::]:9477"),
+        ];
+        assert_eq!(
+            args(&[], &vars).metrics_listen,
+            Some((addr("[::]:9477"), "LOCK_SWEEPER_METRICS_LISTEN"))
+        );
+        let unset = [("LOCK_SWEEPER_METRICS_LISTEN", "")];
+        assert_eq!(args(&["--watch", "30s"], &unset).metrics_listen, None);
+        assert_eq!(args(&[], &[]).metrics_listen, None);
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 5] = [
+            (
+                &["--metrics-listen", "127.0.0.1:9477"],
+                &[],
+                "--metrics-listen needs --watch",
+            ),
+            (
+                &[],
+                &[("LOCK_SWEEPER_METRICS_LISTEN", "0.0.0.0:9477")],
+                "LOCK_SWEEPER_METRICS_LISTEN needs --watch",
+            ),
+            (
+                &["--metrics-listen", "0.0.0.0:9477", "--", "node"],
+                &[],
+                "needs --watch",
+            ),
+            (
+                &["--watch", "30s", "--metrics-listen", "localhost:9477"],
+                &[],
+                "--metrics-listen: invalid value \"localhost:9477\": expected an IP address",
+            ),
+            (
+                &["--watch", "30s"],
+                &[("LOCK_SWEEPER_METRICS_LISTEN", "9477")],
+                "LOCK_SWEEPER_METRICS_LISTEN: invalid value \"9477\"",
+            ),
         ];
         for (argv, vars, needle) in cases {
             let err = parse_with(argv, vars).unwrap_err();

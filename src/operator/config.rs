@@ -2,6 +2,7 @@
 //! is, which paths are candidates, and which holders count as dead.
 
 use std::ffi::{OsStr, OsString};
+use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -54,6 +55,8 @@ pub struct Config {
     pub min_age: Option<Duration>,
     /// `--watch`: the interval between passes.
     pub watch: Option<Duration>,
+    /// `--metrics-listen` (with `--watch` only), with the name it came from.
+    pub metrics_listen: Option<(SocketAddr, &'static str)>,
     pub dry_run: bool,
     pub best_effort: bool,
     /// `--require-state`: a missing state dir, or one with none of `locks/`,
@@ -147,6 +150,7 @@ impl Config {
             holders,
             min_age,
             watch: args.watch,
+            metrics_listen: args.metrics_listen,
             dry_run: args.dry_run,
             best_effort: args.best_effort,
             require_state: args.require_state,

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/../.."
 
 # Debian's podman runs containers here as root with runc; docker-compose 1.29
 # knows `service_completed_successfully`; busybox-static fills the stand-in
-# gateway image. Installed only where missing (CI starts from a fresh machine).
+# gateway image; prometheus brings the server and promtool that
+# test_prometheus.py runs directly (it starts no service here: no systemd).
+# Installed only where missing (CI starts from a fresh machine).
 need=()
-for pkg in podman runc docker-compose busybox-static; do
+for pkg in podman runc docker-compose busybox-static prometheus; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -36,7 +38,7 @@ export COMPOSE_V2_BIN
 # install step, so a missing one is one line here and not a stack trace per
 # test. kubectl (for kustomize) comes with the machine, not from this script.
 missing=()
-for cmd in podman runc conmon catatonit docker-compose busybox kubectl kubernetes-validate "$COMPOSE_V2_BIN"; do
+for cmd in podman runc conmon catatonit docker-compose busybox kubectl kubernetes-validate prometheus promtool "$COMPOSE_V2_BIN"; do
     command -v "$cmd" >/dev/null || missing+=("$cmd")
 done
 [ -x /bin/busybox ] || missing+=("/bin/busybox (busybox-static)")
@@ -70,4 +72,4 @@ target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet --target "$target"
 export SWEEPER_STATIC_BIN="$PWD/target/$target/release/openclaw-lock-sweeper"
 echo "FIGURE static binary size (bytes): $(stat -c %s "$SWEEPER_STATIC_BIN")"
-python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_manifests.py tests/deploy/test_community.py tests/deploy/test_operator.py
+python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_manifests.py tests/deploy/test_community.py tests/deploy/test_operator.py tests/deploy/test_prometheus.py

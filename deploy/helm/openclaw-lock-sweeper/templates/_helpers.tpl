@@ -65,16 +65,29 @@ pod volume that holds OpenClaw's state; it is mounted at /home/node/.openclaw.
 The watch sidecar, a native sidecar (Kubernetes 1.29+): list it last among
 the init containers. Its own --watch and --min-age, then the same args and
 extraArgs as the other templates (a --min-age there wins: the last counts).
+With metrics.enabled in the block, it serves Prometheus metrics on
+metrics.port (--metrics-listen, a container port named "metrics").
 */}}
 {{- define "openclaw-lock-sweeper.watchContainer" -}}
 {{- $s := .sweeper -}}
+{{- $metrics := default dict $s.metrics -}}
+{{- $own := list "--watch" $s.watch.interval "--min-age" $s.watch.minAge -}}
+{{- if $metrics.enabled }}
+{{- $own = concat $own (list "--metrics-listen" (printf "0.0.0.0:%v" $metrics.port)) -}}
+{{- end }}
 - name: lock-sweeper-watch
   image: {{ include "openclaw-lock-sweeper.image" (list $s.image .appVersion) | quote }}
   imagePullPolicy: {{ $s.image.pullPolicy }}
   restartPolicy: Always
   terminationMessagePolicy: FallbackToLogsOnError
   args:
-    {{- toYaml (concat (list "--watch" $s.watch.interval "--min-age" $s.watch.minAge) $s.args $s.extraArgs) | nindent 4 }}
+    {{- toYaml (concat $own $s.args $s.extraArgs) | nindent 4 }}
+  {{- if $metrics.enabled }}
+  ports:
+    - name: metrics
+      containerPort: {{ $metrics.port }}
+      protocol: TCP
+  {{- end }}
   env:
     {{- include "openclaw-lock-sweeper.env" $s | nindent 4 }}
   securityContext:
