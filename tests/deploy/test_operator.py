@@ -95,7 +95,9 @@ def test_report_of_a_dry_run(tmp_path):
     report = report_of(r)
     assert report["dry_run"] is True
     assert report["state_dir_source"] == "HOME"
-    assert report["swept_paths"] == [{"path": "locks/oauth-refresh/x.lock", "kind": "lock"}]
+    # A dry run removes nothing, and its report says what it would have.
+    assert report["swept_paths"] == [] and report["swept"] == 0
+    assert report["would_remove_paths"] == [{"path": "locks/oauth-refresh/x.lock", "kind": "lock"}]
     assert (home / ".openclaw/locks/oauth-refresh/x.lock").exists()
 
 
