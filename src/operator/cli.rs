@@ -372,29 +372,30 @@ pub fn wants_json_report(args: &[OsString], env: impl Fn(&str) -> Option<OsStrin
     })
 }
 
-fn resolve(
-    cli: &[(&'static Flag, OsString)],
-    exec: Vec<OsString>,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Result<Args, Error> {
-    // The values of a flag with where they came from, as given: the command
-    // line (`--min-age`), else its variable (`LOCK_SWEEPER_MIN_AGE`),
-    // comma-separated for repeatable flags.
-    let raw = |name: &str| -> (Vec<OsString>, String) {
+/// The flags as given: each from the command line (`--min-age`), else from
+/// its variable (`LOCK_SWEEPER_MIN_AGE`, comma-separated for a repeatable
+/// flag), with the name it came from for the error messages.
+struct Given<'a, E> {
+    cli: &'a [(&'static Flag, OsString)],
+    env: E,
+}
+
+impl<E: Fn(&str) -> Option<OsString>> Given<'_, E> {
+    fn raw(&self, name: &str) -> (Vec<OsString>, String) {
         let flag = Flag::find(name).expect("a flag of the table");
-        let given: Vec<OsString> = cli
-            .iter()
+        let given: Vec<OsString> = (self.cli.iter())
             .filter(|(f, _)| f.name == name)
             .map(|(_, v)| v.clone())
             .collect();
         if !given.is_empty() {
             return (given, format!("--{name}"));
         }
-        let value = env(flag.env).filter(|v| !v.is_empty());
+        let value = (self.env)(flag.env).filter(|v| !v.is_empty());
         (value.into_iter().collect(), flag.env.to_owned())
-    };
-    let values = |name: &str| -> Result<(Vec<String>, String), Error> {
-        let (raw, source) = raw(name);
+    }
+
+    fn values(&self, name: &str) -> Result<(Vec<String>, String), Error> {
+        let (raw, source) = self.raw(name);
         let mut out = Vec::new();
         for v in raw {
             let v = v
@@ -407,20 +408,17 @@ fn resolve(
             }
         }
         Ok((out, source))
-    };
-    let last = |name| -> Result<Option<(String, String)>, Error> {
-        let (mut v, source) = values(name)?;
+    }
+
+    /// The value that counts (the last one given), with its source.
+    fn last(&self, name: &str) -> Result<Option<(String, String)>, Error> {
+        let (mut v, source) = self.values(name)?;
         Ok(v.pop().map(|v| (v, source)))
-    };
-    let invalid = |source: &str, value: &str, why: &str| {
-        Error::Usage(format!("{source}: invalid value {value:?}: {why}"))
-    };
-    let duration = |source: &str, value: &str| {
-        parse_duration(value).map_err(|e| Error::Usage(format!("{source}: {e}")))
-    };
-    // A switch's value, and its source when it is on.
-    let boolean = |name| -> Result<Option<String>, Error> {
-        match last(name)? {
+    }
+
+    /// A switch: its source when it is on.
+    fn switch(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.last(name)? {
             None => Ok(None),
             Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" | "y" | "t" => Ok(Some(source)),
@@ -432,33 +430,51 @@ fn resolve(
                 )),
             },
         }
-    };
-    let state_dir = {
-        let (mut dirs, source) = raw("state-dir");
-        let source = if source == "--state-dir" {
-            "--state-dir"
-        } else {
-            "OPENCLAW_STATE_DIR"
+    }
+
+    /// One of a fixed set of words, in any case (`options`, two of them),
+    /// with its source; `default` when not given.
+    fn choice<T: Copy>(
+        &self,
+        name: &str,
+        default: T,
+        options: [(&str, T); 2],
+    ) -> Result<(T, Option<String>), Error> {
+        let Some((v, source)) = self.last(name)? else {
+            return Ok((default, None));
         };
-        // An empty flag is a mistake (an unset shell variable in a pod
-        // spec's args), never a request for the default: the default would
-        // be `$HOME/.openclaw`, which may be another state dir. An empty
-        // OPENCLAW_STATE_DIR stays unset, as it is for OpenClaw.
-        match dirs.pop() {
-            Some(dir)
-                if source == "--state-dir" && dir.as_encoded_bytes().trim_ascii().is_empty() =>
-            {
-                return Err(invalid(
-                    source,
-                    &dir.to_string_lossy(),
-                    "the state dir is empty: name it, or leave the flag out to use \
-                     OPENCLAW_STATE_DIR, OPENCLAW_HOME or HOME",
-                ));
-            }
-            dir => dir.map(|dir| (PathBuf::from(dir), source)),
+        let word = v.trim().to_ascii_lowercase();
+        match options.iter().find(|(o, _)| *o == word) {
+            Some(&(_, value)) => Ok((value, Some(source))),
+            None => Err(invalid(
+                &source,
+                &v,
+                &format!("expected {} or {}, in any case", options[0].0, options[1].0),
+            )),
         }
-    };
-    let (pids, pid_source) = values("holder-pid")?;
+    }
+
+    fn duration(&self, name: &str) -> Result<Option<(Duration, String, String)>, Error> {
+        let Some((v, source)) = self.last(name)? else {
+            return Ok(None);
+        };
+        let d = parse_duration(&v).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
+        Ok(Some((d, v, source)))
+    }
+}
+
+fn invalid(source: &str, value: &str, why: &str) -> Error {
+    Error::Usage(format!("{source}: invalid value {value:?}: {why}"))
+}
+
+fn resolve(
+    cli: &[(&'static Flag, OsString)],
+    exec: Vec<OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Args, Error> {
+    let given = Given { cli, env };
+    let state_dir = state_dir(&given)?;
+    let (pids, pid_source) = given.values("holder-pid")?;
     let holder_pid = pids
         .iter()
         .map(|p| match p.trim().parse::<u32>() {
@@ -466,95 +482,65 @@ fn resolve(
             _ => Err(invalid(&pid_source, p, "expected a positive pid")),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let any_holder = boolean("any-holder")?;
+    let any_holder = given.switch("any-holder")?;
     if let (Some(any_source), false) = (&any_holder, holder_pid.is_empty()) {
         return Err(Error::Usage(format!(
             "{any_source} cannot be used with {pid_source}"
         )));
     }
-    let min_age = match last("min-age")? {
+    let min_age = given.duration("min-age")?;
+    let watch = match given.duration("watch")? {
         None => None,
-        Some((v, source)) => Some((duration(&source, &v)?, v, source)),
-    };
-    let watch = match last("watch")? {
-        None => None,
-        Some((v, source)) => match duration(&source, &v)? {
-            Duration::ZERO => {
-                return Err(invalid(&source, &v, "the interval must be longer than 0"));
-            }
-            _ if !exec.is_empty() => {
-                return Err(Error::Usage(format!(
-                    "{source} cannot be used with `-- CMD`: the watch never ends, so CMD would never start"
-                )));
-            }
-            interval => Some((interval, source)),
-        },
-    };
-    // Only a watch runs long enough to be scraped; a one-shot sweep would
-    // leave the port closed, and the operator guessing why.
-    let metrics_listen = match last("metrics-listen")? {
-        None => None,
-        Some((_, source)) if watch.is_none() => {
+        Some((Duration::ZERO, v, source)) => {
+            return Err(invalid(&source, &v, "the interval must be longer than 0"));
+        }
+        Some((_, _, source)) if !exec.is_empty() => {
             return Err(Error::Usage(format!(
-                "{source} needs --watch: only the watch sidecar runs long enough to be scraped"
+                "{source} cannot be used with `-- CMD`: the watch never ends, so CMD would never start"
             )));
         }
-        Some((v, source)) => match v.trim().parse::<SocketAddr>() {
-            Ok(addr) if source.starts_with("--") => Some((addr, "--metrics-listen")),
-            Ok(addr) => Some((addr, "LOCK_SWEEPER_METRICS_LISTEN")),
-            Err(_) => {
-                return Err(invalid(
-                    &source,
-                    &v,
-                    "expected an IP address and a port, e.g. 0.0.0.0:9477, 127.0.0.1:9477 \
-                     or [::]:9477 (a host name is not resolved)",
-                ));
-            }
-        },
+        Some((interval, _, source)) => Some((interval, source)),
     };
+    let metrics_listen = metrics_listen(&given, watch.is_some())?;
     // Beside a running gateway a young lock may be live: age is required.
     if let (Some((_, watch_source)), Some((Duration::ZERO, v, min_source))) = (&watch, &min_age) {
         return Err(Error::Usage(format!(
             "{min_source} {v:?}: {watch_source} needs a --min-age above 0: the gateway may hold a young lock legitimately"
         )));
     }
-    let report = match last("report")? {
-        None => Report::None,
-        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
-            "none" => Report::None,
-            "json" if !exec.is_empty() => {
-                return Err(Error::Usage(format!(
-                    "{source}=json cannot be used with `-- CMD`: stdout belongs to CMD"
-                )));
-            }
-            "json" => match &watch {
-                Some((_, watch_source)) => {
-                    return Err(Error::Usage(format!(
-                        "{source}=json cannot be used with {watch_source}: the report is printed when a sweep ends, and a watch runs until stopped"
-                    )));
-                }
-                None => Report::Json,
-            },
-            _ => return Err(invalid(&source, &v, "expected none or json, in any case")),
-        },
+    let report = match given.choice(
+        "report",
+        Report::None,
+        [("none", Report::None), ("json", Report::Json)],
+    )? {
+        (Report::Json, Some(source)) if !exec.is_empty() => {
+            return Err(Error::Usage(format!(
+                "{source}=json cannot be used with `-- CMD`: stdout belongs to CMD"
+            )));
+        }
+        (Report::Json, Some(source)) if watch.is_some() => {
+            let watch_source = watch.as_ref().map_or("", |(_, s)| s.as_str());
+            return Err(Error::Usage(format!(
+                "{source}=json cannot be used with {watch_source}: the report is printed when a sweep ends, and a watch runs until stopped"
+            )));
+        }
+        (report, _) => report,
     };
-    let liveness = match last("liveness")? {
-        None => Liveness::Kernel,
-        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
-            "kernel" => Liveness::Kernel,
-            "pids" => Liveness::Pids,
-            _ => return Err(invalid(&source, &v, "expected kernel or pids, in any case")),
-        },
-    };
-    let log_format = match last("log-format")? {
-        None => LogFormat::Text,
-        Some((v, source)) => match v.trim().to_ascii_lowercase().as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => return Err(invalid(&source, &v, "expected text or json, in any case")),
-        },
-    };
-    let log_level = match last("log-level")? {
+    let liveness = given
+        .choice(
+            "liveness",
+            Liveness::Kernel,
+            [("kernel", Liveness::Kernel), ("pids", Liveness::Pids)],
+        )?
+        .0;
+    let log_format = given
+        .choice(
+            "log-format",
+            LogFormat::Text,
+            [("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?
+        .0;
+    let log_level = match given.last("log-level")? {
         None => LogLevel {
             filter: log::log_filter("info").expect("a valid filter").0,
             widened: None,
@@ -573,21 +559,73 @@ fn resolve(
     };
     Ok(Args {
         state_dir,
-        include: values("include")?.0,
+        include: given.values("include")?.0,
         holder_pid,
         any_holder: any_holder.is_some(),
         min_age: min_age.map(|(d, _, _)| d),
         watch: watch.map(|(d, _)| d),
         metrics_listen,
-        dry_run: boolean("dry-run")?.is_some(),
-        best_effort: boolean("best-effort")?.is_some(),
-        require_state: boolean("require-state")?.is_some(),
+        dry_run: given.switch("dry-run")?.is_some(),
+        best_effort: given.switch("best-effort")?.is_some(),
+        require_state: given.switch("require-state")?.is_some(),
         liveness,
         report,
         log_format,
         log_level,
         exec,
     })
+}
+
+/// `--state-dir` or `OPENCLAW_STATE_DIR`, with the name it came from.
+fn state_dir<E: Fn(&str) -> Option<OsString>>(
+    given: &Given<'_, E>,
+) -> Result<Option<(PathBuf, &'static str)>, Error> {
+    let (mut dirs, source) = given.raw("state-dir");
+    let source = if source == "--state-dir" {
+        "--state-dir"
+    } else {
+        "OPENCLAW_STATE_DIR"
+    };
+    // An empty flag is a mistake (an unset shell variable in a pod spec's
+    // args), never a request for the default: the default would be
+    // `$HOME/.openclaw`, which may be another state dir. An empty
+    // OPENCLAW_STATE_DIR stays unset, as it is for OpenClaw.
+    match dirs.pop() {
+        Some(dir) if source == "--state-dir" && dir.as_encoded_bytes().trim_ascii().is_empty() => {
+            Err(invalid(
+                source,
+                &dir.to_string_lossy(),
+                "the state dir is empty: name it, or leave the flag out to use \
+                 OPENCLAW_STATE_DIR, OPENCLAW_HOME or HOME",
+            ))
+        }
+        dir => Ok(dir.map(|dir| (PathBuf::from(dir), source))),
+    }
+}
+
+/// `--metrics-listen`: only a watch runs long enough to be scraped; a
+/// one-shot sweep would leave the port closed, and the operator guessing
+/// why.
+fn metrics_listen<E: Fn(&str) -> Option<OsString>>(
+    given: &Given<'_, E>,
+    watching: bool,
+) -> Result<Option<(SocketAddr, &'static str)>, Error> {
+    match given.last("metrics-listen")? {
+        None => Ok(None),
+        Some((_, source)) if !watching => Err(Error::Usage(format!(
+            "{source} needs --watch: only the watch sidecar runs long enough to be scraped"
+        ))),
+        Some((v, source)) => match v.trim().parse::<SocketAddr>() {
+            Ok(addr) if source.starts_with("--") => Ok(Some((addr, "--metrics-listen"))),
+            Ok(addr) => Ok(Some((addr, "LOCK_SWEEPER_METRICS_LISTEN"))),
+            Err(_) => Err(invalid(
+                &source,
+                &v,
+                "expected an IP address and a port, e.g. 0.0.0.0:9477, 127.0.0.1:9477 \
+                 or [::]:9477 (a host name is not resolved)",
+            )),
+        },
+    }
 }
 
 // === Duration parsing ===
