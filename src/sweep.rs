@@ -225,7 +225,25 @@ fn after_window(
     summary: &mut Summary,
 ) -> Option<Liveness> {
     remove::sleep_or_stop(deferred.wait);
-    let liveness = gateway::probe(root);
+    let mut liveness = gateway::probe(root);
+    // A second pod's sweeper that deferred on the same row wakes at the same
+    // moment, and its pass holds the coordinators for milliseconds: looked
+    // at again a few times, staggered by pid so that two do not keep
+    // meeting, before the state dir counts as attached (up to 1 s).
+    let stagger = Duration::from_millis(20 + u64::from(std::process::id() % 8) * 10);
+    for _ in 0..10 {
+        if !matches!(
+            liveness,
+            Liveness::Attached {
+                by_sweeper: true,
+                ..
+            }
+        ) {
+            break;
+        }
+        remove::sleep_or_stop(stagger);
+        liveness = gateway::probe(root);
+    }
     log_liveness(&liveness);
     let kept = |reason: &'static str| crate::operator::report::Row {
         database: "state/openclaw.sqlite".into(),
@@ -245,7 +263,7 @@ fn after_window(
                 holders: &config.holders,
                 min_age: config.min_age,
                 dry_run: config.dry_run,
-                waited_for: Some(&deferred.row),
+                waited_for: Some(deferred),
             };
             rows::sweep(root, &rules, summary);
         }

