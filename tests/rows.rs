@@ -342,10 +342,7 @@ fn expired_same_host_and_migration_leases_are_left_to_openclaw() {
         rows(&run),
         [row(STATE_DB, "gateway-owner/global", "kept", "expired")]
     );
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        1
-    );
+    assert_eq!(leases_left(s), 1);
 }
 
 #[test]
@@ -375,10 +372,7 @@ fn a_database_another_process_writes_is_kept_within_the_sweeps_budget() {
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_secs(1), "{waited:?}");
     state.execute_batch("COMMIT").unwrap();
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        1
-    );
+    assert_eq!(leases_left(s), 1);
 }
 
 #[test]
@@ -514,16 +508,30 @@ fn a_write_that_would_leave_a_wal_of_another_owner_is_refused() {
     );
     assert!(run.stderr.contains("owned by uid 0"), "{}", run.stderr);
     assert!(!exists(format!("{}-wal", s.join(STATE_DB).display())));
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        1
-    );
+    assert_eq!(leases_left(s), 1);
 }
 
 // === The start window: a row a starting gateway wrote before its coordinator ===
 
 /// OpenClaw's start window as the sweeper bounds it (src/database/rows.rs).
 const WINDOW_MS: i64 = 15_000;
+
+/// A state dir whose coordinator is free, holding pod-b's owner lease row
+/// written `created_ms_ago`.
+fn owner_row_written(created_ms_ago: i64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path().join(COORDINATOR), b"");
+    insert(
+        state_db(&dir.path().join(STATE_DB)),
+        &lease_written("gateway-owner", "pod-b", 250_000, created_ms_ago),
+    );
+    dir
+}
+
+/// The rows of `state_leases` left.
+fn leases_left(s: &Path) -> i64 {
+    count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases")
+}
 
 /// The sweep, started in the background with a JSON report.
 fn sweep_in_background(s: &Path) -> std::process::Child {
@@ -585,15 +593,9 @@ fn take_coordinator_when_free(path: &Path) -> SqliteHolder {
 
 #[test]
 fn a_starting_gateway_keeps_its_row_the_sweep_lets_the_coordinators_go_and_waits() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = dir.path();
-    write(s.join(COORDINATOR), b"");
     // Written 2 s before the end of the window: the sweep waits 2 s.
-    let created_ago = WINDOW_MS - 2_000;
-    insert(
-        state_db(&s.join(STATE_DB)),
-        &lease_written("gateway-owner", "pod-b", 250_000, created_ago),
-    );
+    let dir = owner_row_written(WINDOW_MS - 2_000);
+    let s = dir.path();
     let started = Instant::now();
     let child = sweep_in_background(s);
     std::thread::sleep(Duration::from_millis(300));
@@ -608,11 +610,7 @@ fn a_starting_gateway_keeps_its_row_the_sweep_lets_the_coordinators_go_and_waits
         rows(&run),
         [row(STATE_DB, "gateway-owner/global", "kept", "attached")]
     );
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        1,
-        "the starting gateway's row stays"
-    );
+    assert_eq!(leases_left(s), 1, "the starting gateway's row stays");
     assert!(
         run.stderr.contains("its gateway may be starting"),
         "{}",
@@ -623,14 +621,9 @@ fn a_starting_gateway_keeps_its_row_the_sweep_lets_the_coordinators_go_and_waits
 
 #[test]
 fn a_gateway_killed_inside_its_start_window_is_cured_one_window_later() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = owner_row_written(WINDOW_MS - 1_500);
     let s = dir.path();
-    write(s.join(COORDINATOR), b"");
     stale(s.join("locks/oauth-refresh/sha256-ab.lock"));
-    insert(
-        state_db(&s.join(STATE_DB)),
-        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 1_500),
-    );
     let started = Instant::now();
     let run = sweep(s, &["--report", "json"]);
     let took = started.elapsed();
@@ -658,13 +651,8 @@ fn a_gateway_killed_inside_its_start_window_is_cured_one_window_later() {
 
 #[test]
 fn a_row_rewritten_while_every_coordinator_was_free_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = owner_row_written(WINDOW_MS - 2_000);
     let s = dir.path();
-    write(s.join(COORDINATOR), b"");
-    insert(
-        state_db(&s.join(STATE_DB)),
-        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 2_000),
-    );
     let child = sweep_in_background(s);
     std::thread::sleep(Duration::from_millis(800));
     // Another owner takes the row over without holding a coordinator:
@@ -679,21 +667,13 @@ fn a_row_rewritten_while_every_coordinator_was_free_is_kept() {
         rows(&run),
         [row(STATE_DB, "gateway-owner/global", "kept", "changed")]
     );
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        1
-    );
+    assert_eq!(leases_left(s), 1);
 }
 
 #[test]
 fn a_gateway_killed_after_its_first_heartbeat_inside_the_window_is_still_cured() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = owner_row_written(WINDOW_MS - 2_000);
     let s = dir.path();
-    write(s.join(COORDINATOR), b"");
-    insert(
-        state_db(&s.join(STATE_DB)),
-        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 2_000),
-    );
     let child = sweep_in_background(s);
     std::thread::sleep(Duration::from_millis(500));
     // OpenClaw's first heartbeat, before the coordinator: expiry, heartbeat
@@ -721,13 +701,8 @@ fn a_gateway_killed_after_its_first_heartbeat_inside_the_window_is_still_cured()
 
 #[test]
 fn a_stop_signal_ends_the_wait_at_once_and_the_log_is_flushed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = owner_row_written(1_000);
     let s = dir.path();
-    write(s.join(COORDINATOR), b"");
-    insert(
-        state_db(&s.join(STATE_DB)),
-        &lease_written("gateway-owner", "pod-b", 250_000, 1_000),
-    );
     let child = sweep_in_background(s);
     std::thread::sleep(Duration::from_millis(500));
     let stopped = Instant::now();
@@ -746,10 +721,7 @@ fn a_stop_signal_ends_the_wait_at_once_and_the_log_is_flushed() {
         "{}",
         run.stderr
     );
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        1
-    );
+    assert_eq!(leases_left(s), 1);
 }
 
 #[test]
@@ -921,13 +893,8 @@ fn a_database_with_a_rollback_journal_is_not_touched() {
 
 #[test]
 fn sweepers_waiting_on_the_same_row_do_not_take_each_other_for_a_gateway() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = owner_row_written(WINDOW_MS - 1_500);
     let s = dir.path();
-    write(s.join(COORDINATOR), b"");
-    insert(
-        state_db(&s.join(STATE_DB)),
-        &lease_written("gateway-owner", "pod-b", 250_000, WINDOW_MS - 1_500),
-    );
     // Four pods' sweeps defer on the same row and wake at the same moment.
     let children: Vec<_> = (0..4).map(|_| sweep_in_background(s)).collect();
     let runs: Vec<Run> = children.into_iter().map(finish).collect();
@@ -944,8 +911,5 @@ fn sweepers_waiting_on_the_same_row_do_not_take_each_other_for_a_gateway() {
         runs[0].stderr
     );
     assert!(reasons.iter().any(|r| r == "dead-gateway"), "{reasons:?}");
-    assert_eq!(
-        count(&s.join(STATE_DB), "SELECT count(*) FROM state_leases"),
-        0
-    );
+    assert_eq!(leases_left(s), 0);
 }
