@@ -129,6 +129,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
             attached: matches!(liveness, Some(Liveness::Attached { .. })),
         },
         closer: remove::Closer::default(),
+        stores: Vec::new(),
     };
     if let Some(Liveness::Free { leftovers, .. }) = &liveness {
         // No gateway nor embedded writer runs, and none can start while the
@@ -155,12 +156,16 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     // Each candidate pattern also finds the reclaim guard beside a lock
     // (where OpenClaw takes one: asking for a guard nobody writes cost a
     // lookup in every agent's sessions/).
-    let patterns = parse_all(
+    let mut patterns = parse_all(
         config
             .patterns
             .iter()
             .flat_map(|p| std::iter::once(p.source.clone()).chain(p.guard_source())),
     );
+    // The agents' auth stores, noted where the walk lists `agent/` for its
+    // locks anyway: the profiles and the rows then look only at the agents
+    // that have one, with no system call for the others.
+    patterns.extend(AGENT_STORES.iter().map(|store| Pattern::observed(store)));
     // The walk takes the state dir's descriptor; the rows and the profiles
     // read after it: the file sweep never waits on a database.
     let rest = root.try_clone();
@@ -189,11 +194,18 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
             dry_run: config.dry_run,
             waited_for: None,
         };
-        if let Some(deferred) = rows::sweep(root.as_fd(), &rules, &mut sweeper.summary) {
+        let stores = &sweeper.stores;
+        if let Some(deferred) = rows::sweep(root.as_fd(), &rules, stores, &mut sweeper.summary) {
             // Its gateway may be starting: the coordinators go, so that it
             // can take one, and the rows are judged after the window.
             drop(liveness.take());
-            liveness = after_window(config, root.as_fd(), &deferred, &mut sweeper.summary);
+            liveness = after_window(
+                config,
+                root.as_fd(),
+                &deferred,
+                stores,
+                &mut sweeper.summary,
+            );
         }
     }
     // Which auth profiles need a re-login, now that the locks are swept; a
@@ -201,6 +213,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     let summary = &mut sweeper.summary;
     let done = profiles::Sweep {
         refresh_locks: &summary.refresh_locks,
+        stores: &sweeper.stores,
         dry_run: config.dry_run,
     };
     summary.profiles = profiles::read(root.as_fd(), &done);
@@ -222,6 +235,7 @@ fn after_window(
     config: &Config,
     root: BorrowedFd,
     deferred: &rows::Deferred,
+    stores: &[std::path::PathBuf],
     summary: &mut Summary,
 ) -> Option<Liveness> {
     remove::sleep_or_stop(deferred.wait);
@@ -265,7 +279,7 @@ fn after_window(
                 dry_run: config.dry_run,
                 waited_for: Some(deferred),
             };
-            rows::sweep(root, &rules, summary);
+            rows::sweep(root, &rules, stores, summary);
         }
         Liveness::Attached { .. } => {
             info!(
@@ -280,6 +294,12 @@ fn after_window(
     }
     Some(liveness)
 }
+
+/// Each agent's auth store: 2026.9's database, older releases' JSON.
+const AGENT_STORES: [&str; 2] = [
+    "agents/*/agent/openclaw-agent.sqlite",
+    "agents/*/agent/auth-state.json",
+];
 
 /// The patterns were checked when the configuration was read; a `.reclaim`
 /// variant that no longer fits NAME_MAX names no file that can exist.

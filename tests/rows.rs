@@ -620,6 +620,36 @@ fn a_starting_gateway_keeps_its_row_the_sweep_lets_the_coordinators_go_and_waits
 }
 
 #[test]
+fn a_young_lease_of_this_hostname_is_left_to_openclaw_without_a_wait() {
+    // A gateway restarted in place after an early crash: its pod's hostname
+    // is this one, and OpenClaw reclaims a same-host lease whose owner is gone.
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    insert(
+        state_db(&s.join(STATE_DB)),
+        &lease_written("gateway-owner", &host, 250_000, 1_000),
+    );
+    let started = Instant::now();
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        rows(&run),
+        [row(STATE_DB, "gateway-owner/global", "kept", "same-host")]
+    );
+    assert_eq!(leases_left(s), 1);
+}
+
+#[test]
 fn a_gateway_killed_inside_its_start_window_is_cured_one_window_later() {
     let dir = owner_row_written(WINDOW_MS - 1_500);
     let s = dir.path();

@@ -84,7 +84,13 @@ const STATE_DB: &str = "state/openclaw.sqlite";
 /// Judges (and under free, removes) the rows of the state dir at `root`.
 /// `Some` when under free the owner row is too young to judge: then nothing
 /// was judged, and the caller waits and calls again with `waited_for`.
-pub fn sweep(root: BorrowedFd, rules: &Rules, summary: &mut Summary) -> Option<Deferred> {
+/// `stores`: the agents' auth stores the walk saw.
+pub fn sweep(
+    root: BorrowedFd,
+    rules: &Rules,
+    stores: &[std::path::PathBuf],
+    summary: &mut Summary,
+) -> Option<Deferred> {
     let mut sweeper = Rows {
         rules,
         summary,
@@ -106,7 +112,7 @@ pub fn sweep(root: BorrowedFd, rules: &Rules, summary: &mut Summary) -> Option<D
         return sweeper.deferred;
     }
     let agents = sqlite::open_dir(root, c"agents")?;
-    for id in sqlite::agents_with(agents.as_fd(), &["openclaw-agent.sqlite"]) {
+    for id in sqlite::agents_with(stores, &["openclaw-agent.sqlite"]) {
         let Some(agent) = sqlite::open_dir(agents.as_fd(), &id)
             .and_then(|dir| sqlite::open_dir(dir.as_fd(), c"agent"))
         else {
@@ -221,6 +227,18 @@ impl Rows<'_, '_> {
                     key = &*key,
                     "kept: an expired lease; OpenClaw drops it itself"
                 );
+            } else if is_owner && self.rules.proof == Proof::Free && young && same_host {
+                // Its gateway may be starting, or was this pod's before a
+                // restart in place: OpenClaw reclaims it if its owner is gone.
+                row.reason = "same-host";
+                info!(
+                    path = STATE_DB,
+                    key = &*key,
+                    owner_pid = row.pid,
+                    owner_host = row.host.as_deref(),
+                    age_ms,
+                    "kept: a lease from this hostname written within the start window; OpenClaw reclaims it at start if its owner is gone"
+                );
             } else if is_owner && self.rules.proof == Proof::Free && young {
                 // A gateway started after the first look (or the clocks
                 // disagree): it may be starting now.
@@ -300,7 +318,13 @@ impl Rows<'_, '_> {
         let window = START_WINDOW.as_millis() as i64;
         let created = integer(table.get(values, "created_at"));
         let age = created.map(|t| self.now_ms - t);
-        if age.is_some_and(|age| age >= window) {
+        // A lease of this hostname is left to OpenClaw's own reclaim: no
+        // wait (a gateway restarted in place after an early crash would
+        // otherwise wait out the window at every restart).
+        let same_host = text(table.get(values, "payload_json"))
+            .and_then(lease_owner)
+            .is_some_and(|(_, host)| host == self.host);
+        if same_host || age.is_some_and(|age| age >= window) {
             return None;
         }
         // A row without a time, or from the future, gets the whole window.

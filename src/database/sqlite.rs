@@ -366,41 +366,25 @@ fn suffixed(name: &CStr, suffix: &str) -> CString {
     CString::new(bytes).expect("no NUL in a file name")
 }
 
-/// The agents of `agents/` whose `agent/` dir may hold one of `files`,
-/// sorted. Each is asked of the kernel in one `openat2` per file that
-/// follows no symlink and cannot leave `agents/`: an agent with none of them
-/// (the usual answer) costs no directory opened. Anything but "not there"
-/// (a symlink on the way, an error, a kernel without `openat2`) keeps the
-/// agent, for the careful way (`open_dir`) to decide.
-pub fn agents_with(agents: BorrowedFd, files: &[&str]) -> Vec<CString> {
-    let mut ids = Vec::new();
-    let mut buf = [std::mem::MaybeUninit::uninit(); 8192];
-    let mut listing = rustix::fs::RawDir::new(agents, &mut buf);
-    while let Some(Ok(entry)) = listing.next() {
-        let id = entry.file_name();
-        if id != c"." && id != c".." {
-            ids.push(id.to_owned());
-        }
-    }
-    let beneath = rustix::fs::ResolveFlags::NO_SYMLINKS | rustix::fs::ResolveFlags::BENEATH;
-    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    // One buffer for every path asked: `<id>/agent/<file>\0`.
-    let mut path = Vec::with_capacity(300);
-    ids.retain(|id| {
-        files.iter().any(|file| {
-            path.clear();
-            path.extend_from_slice(id.to_bytes());
-            path.extend_from_slice(b"/agent/");
-            path.extend_from_slice(file.as_bytes());
-            path.push(0);
-            let path = CStr::from_bytes_with_nul(&path).expect("no NUL inside a name");
-            !matches!(
-                rustix::fs::openat2(agents, path, flags, Mode::empty(), beneath),
-                Err(Errno::NOENT | Errno::NOTDIR)
-            )
+/// The agents whose `agent/` dir holds one of `files`, of the stores the
+/// walk saw there (`agents/<id>/agent/<file>`, relative to the state dir):
+/// sorted, each once.
+pub fn agents_with(stores: &[std::path::PathBuf], files: &[&str]) -> Vec<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut ids: Vec<CString> = stores
+        .iter()
+        .filter_map(|store| {
+            let parts: Vec<_> = store.iter().collect();
+            match parts[..] {
+                [_, id, _, file] if files.iter().any(|f| file.as_bytes() == f.as_bytes()) => {
+                    CString::new(id.as_bytes()).ok()
+                }
+                _ => None,
+            }
         })
-    });
+        .collect();
     ids.sort();
+    ids.dedup();
     ids
 }
 

@@ -38,6 +38,9 @@ pub struct Sweeper<'a> {
     pub summary: Summary,
     pub rules: Rules<'a>,
     pub closer: remove::Closer,
+    /// The agents' auth stores the walk saw (`agents/<id>/agent/<file>`):
+    /// the agents the profiles and the rows look at.
+    pub stores: Vec<std::path::PathBuf>,
 }
 
 impl Sweeper<'_> {
@@ -62,6 +65,7 @@ impl Sweeper<'_> {
                     "not following symlink"
                 );
             }
+            Event::Observed { rel } => self.stores.push(rel.to_owned()),
             Event::Leftover { dir, name, rel } => {
                 self.summary.scanned += 1;
                 let path = shown(rel);

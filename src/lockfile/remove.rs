@@ -98,15 +98,15 @@ pub enum Judged<'a> {
     EmptyDir { stat: &'a Stat },
 }
 
+/// Called with the stop signals held (a one-shot sweep's `Shield`, the watch's
+/// own mask, for the whole pass): a stop signal waits for the calls below,
+/// and a removal is never cut off with the lock under its private name.
 pub fn remove_if_unchanged(
     dir: BorrowedFd,
     name: &CStr,
     judged: Judged,
     closer: &mut Closer,
 ) -> Result<Outcome, Failed> {
-    // A stop signal waits for the few calls below: a removal is never cut
-    // off with the lock under its private name.
-    let _shield = Shield::raise();
     let temp = match (move_aside(dir, name), &judged) {
         (Err(Errno::XDEV), Judged::EmptyDir { stat }) => {
             return remove_dir_in_place(dir, name, stat);

@@ -46,6 +46,8 @@ pub enum Event<'a> {
     },
     /// A symlink where a directory on the way to a match would be: not followed.
     Symlink { rel: &'a Path },
+    /// A name an `observe` pattern matched, in a directory listed anyway.
+    Observed { rel: &'a Path },
     /// A file a sweep moved aside under a private name and did not get to
     /// remove or put back: found in every directory the walk lists.
     Leftover {
@@ -555,20 +557,28 @@ fn consider(
         });
     }
     let mut is_candidate = false;
+    let mut observed = false;
     let mut next = Vec::new();
     for &(p, i) in positions {
         let segments = &patterns[p].segments;
         match &segments[i] {
             Segment::AnyDepth => next.push((p, i)),
             segment if segment.matches(name.to_bytes()) => {
-                if i + 1 == segments.len() {
-                    is_candidate = true;
-                } else {
+                if i + 1 < segments.len() {
                     next.push((p, i + 1));
+                } else if patterns[p].observe {
+                    observed = true;
+                } else {
+                    is_candidate = true;
                 }
             }
             _ => {}
         }
+    }
+    if observed {
+        visit(Event::Observed {
+            rel: &rel.join(os_name),
+        });
     }
     if is_candidate {
         let rel = rel.join(os_name);

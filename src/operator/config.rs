@@ -309,6 +309,9 @@ fn reaches_tmp(source: &str) -> bool {
 pub struct Pattern {
     pub source: String,
     pub segments: Vec<Segment>,
+    /// Not a lock: a file the walk notes where it lists a directory anyway
+    /// (an agent's auth store), so that nothing else looks for it again.
+    pub observe: bool,
 }
 
 #[derive(Debug)]
@@ -380,7 +383,16 @@ impl Pattern {
         Ok(Pattern {
             source: source.to_owned(),
             segments,
+            observe: false,
         })
+    }
+
+    /// A pattern of files the walk reports as `Observed`, never as locks.
+    pub fn observed(source: &str) -> Pattern {
+        Pattern {
+            observe: true,
+            ..Pattern::parse(source).expect("a pattern of the sweeper's own")
+        }
     }
 }
 

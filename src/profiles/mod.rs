@@ -41,6 +41,8 @@ const MAX_STATE_BYTES: i64 = 1 << 20;
 pub struct Sweep<'a> {
     /// Swept paths under `locks/oauth-refresh/`.
     pub refresh_locks: &'a [String],
+    /// The agents' auth stores the walk saw (`agents/<id>/agent/<file>`).
+    pub stores: &'a [std::path::PathBuf],
     pub dry_run: bool,
 }
 
@@ -61,8 +63,8 @@ fn recorded(root: BorrowedFd, sweep: &Sweep) -> Vec<Profile> {
     let Some(agents) = sqlite::open_dir(root, c"agents") else {
         return found;
     };
-    let stores = ["openclaw-agent.sqlite", "auth-state.json"];
-    for id in sqlite::agents_with(agents.as_fd(), &stores) {
+    let files = ["openclaw-agent.sqlite", "auth-state.json"];
+    for id in sqlite::agents_with(sweep.stores, &files) {
         let Some(dir) = sqlite::open_dir(agents.as_fd(), &id)
             .and_then(|dir| sqlite::open_dir(dir.as_fd(), c"agent"))
         else {
