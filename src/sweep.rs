@@ -165,7 +165,9 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     // The agents' auth stores, noted where the walk lists `agent/` for its
     // locks anyway: the profiles and the rows then look only at the agents
     // that have one, with no system call for the others.
-    patterns.extend(AGENT_STORES.iter().map(|store| Pattern::observed(store)));
+    if let Some(locks) = patterns.iter_mut().find(|p| p.source == AGENT_LOCKS) {
+        locks.also_observe = &AGENT_STORES;
+    }
     // The walk takes the state dir's descriptor; the rows and the profiles
     // read after it: the file sweep never waits on a database.
     let rest = root.try_clone();
@@ -295,11 +297,10 @@ fn after_window(
     Some(liveness)
 }
 
-/// Each agent's auth store: 2026.9's database, older releases' JSON.
-const AGENT_STORES: [&str; 2] = [
-    "agents/*/agent/openclaw-agent.sqlite",
-    "agents/*/agent/auth-state.json",
-];
+/// The default pattern of the agents' own locks, whose directory holds
+/// each agent's auth store: 2026.9's database, older releases' JSON.
+const AGENT_LOCKS: &str = "agents/*/agent/*.lock";
+const AGENT_STORES: [&str; 2] = ["openclaw-agent.sqlite", "auth-state.json"];
 
 /// The patterns were checked when the configuration was read; a `.reclaim`
 /// variant that no longer fits NAME_MAX names no file that can exist.

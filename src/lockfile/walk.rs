@@ -46,7 +46,7 @@ pub enum Event<'a> {
     },
     /// A symlink where a directory on the way to a match would be: not followed.
     Symlink { rel: &'a Path },
-    /// A name an `observe` pattern matched, in a directory listed anyway.
+    /// A name of a pattern's `also_observe`, in a directory listed anyway.
     Observed { rel: &'a Path },
     /// A file a sweep moved aside under a private name and did not get to
     /// remove or put back: found in every directory the walk lists.
@@ -564,13 +564,16 @@ fn consider(
         match &segments[i] {
             Segment::AnyDepth => next.push((p, i)),
             segment if segment.matches(name.to_bytes()) => {
-                if i + 1 < segments.len() {
-                    next.push((p, i + 1));
-                } else if patterns[p].observe {
-                    observed = true;
-                } else {
+                if i + 1 == segments.len() {
                     is_candidate = true;
+                } else {
+                    next.push((p, i + 1));
                 }
+            }
+            _ if i + 1 == segments.len()
+                && (patterns[p].also_observe.iter()).any(|n| n.as_bytes() == name.to_bytes()) =>
+            {
+                observed = true;
             }
             _ => {}
         }

@@ -309,9 +309,10 @@ fn reaches_tmp(source: &str) -> bool {
 pub struct Pattern {
     pub source: String,
     pub segments: Vec<Segment>,
-    /// Not a lock: a file the walk notes where it lists a directory anyway
-    /// (an agent's auth store), so that nothing else looks for it again.
-    pub observe: bool,
+    /// Names beside this pattern's matches that are no locks but that the
+    /// walk reports (`Observed`) where it lists their directory anyway: an
+    /// agent's auth store, so that nothing else looks for it again.
+    pub also_observe: &'static [&'static str],
 }
 
 #[derive(Debug)]
@@ -383,16 +384,8 @@ impl Pattern {
         Ok(Pattern {
             source: source.to_owned(),
             segments,
-            observe: false,
+            also_observe: &[],
         })
-    }
-
-    /// A pattern of files the walk reports as `Observed`, never as locks.
-    pub fn observed(source: &str) -> Pattern {
-        Pattern {
-            observe: true,
-            ..Pattern::parse(source).expect("a pattern of the sweeper's own")
-        }
     }
 }
 
