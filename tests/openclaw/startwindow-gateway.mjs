@@ -35,7 +35,9 @@ print({ ok: true, startedAt, doneAt: Date.now(), elapsedMs: performance.now() - 
 const database = path.join(process.env.OPENCLAW_STATE_DIR, "state", "openclaw.sqlite");
 function ownerRow() {
   if (!existsSync(database)) return null;
-  const db = new DatabaseSync(database, { readOnly: true });
+  // A writer (this gateway's heartbeat, another pod's start) may hold the
+  // lock for a moment: wait for it, as OpenClaw's own connections do.
+  const db = new DatabaseSync(database, { readOnly: true, timeout: 5000 });
   try {
     const r = db
       .prepare("SELECT owner, payload_json, created_at, expires_at, heartbeat_at FROM state_leases WHERE scope = 'gateway-owner' AND lease_key = 'global'")
