@@ -216,9 +216,12 @@ impl Rows<'_, '_> {
             let key = row.key.clone().unwrap_or_default();
             let same_host = row.host.as_deref() == Some(&*self.host);
             let expires_in_s = expires_at.map(|t| (t - self.now_ms) / 1000);
-            let age_ms = integer(table.get(values, "created_at")).map(|t| self.now_ms - t);
-            let young = age_ms.is_none_or(|age| age < START_WINDOW.as_millis() as i64);
-            let is_owner = scope == OWNER_SCOPE;
+            let age_ms = self.age_ms(&table, values);
+            // Under free, an owner row within its start window is never
+            // removed: its gateway may be starting (a gateway started after
+            // the first look, or clocks that disagree).
+            let free_owner = scope == OWNER_SCOPE && self.rules.proof == Proof::Free;
+            let starting = free_owner && within_window(age_ms);
             if expires_at.is_some_and(|t| t <= self.now_ms) {
                 // OpenClaw deletes an expired lease before it takes one.
                 row.reason = "expired";
@@ -227,21 +230,7 @@ impl Rows<'_, '_> {
                     key = &*key,
                     "kept: an expired lease; OpenClaw drops it itself"
                 );
-            } else if is_owner && self.rules.proof == Proof::Free && young && same_host {
-                // Its gateway may be starting, or was this pod's before a
-                // restart in place: OpenClaw reclaims it if its owner is gone.
-                row.reason = "same-host";
-                info!(
-                    path = STATE_DB,
-                    key = &*key,
-                    owner_pid = row.pid,
-                    owner_host = row.host.as_deref(),
-                    age_ms,
-                    "kept: a lease from this hostname written within the start window; OpenClaw reclaims it at start if its owner is gone"
-                );
-            } else if is_owner && self.rules.proof == Proof::Free && young {
-                // A gateway started after the first look (or the clocks
-                // disagree): it may be starting now.
+            } else if starting && !same_host {
                 row.reason = "starting";
                 info!(
                     path = STATE_DB,
@@ -251,8 +240,8 @@ impl Rows<'_, '_> {
                     age_ms,
                     "kept: an owner lease written within the start window; its gateway may be starting"
                 );
-            } else if is_owner
-                && self.rules.proof == Proof::Free
+            } else if free_owner
+                && !starting
                 && self
                     .rules
                     .waited_for
@@ -269,12 +258,14 @@ impl Rows<'_, '_> {
                     owner_host = row.host.as_deref(),
                     "kept: the owner lease changed while the sweep waited with every coordinator free"
                 );
-            } else if is_owner && self.rules.proof == Proof::Free {
+            } else if free_owner && !starting {
                 row.reason = "dead-gateway";
                 self.remove(dir, NAME, &db, &table, values, &mut row);
             } else if same_host {
                 // OpenClaw reclaims a same-host owner whose process is gone,
-                // and a new container's pid has another start time.
+                // and a new container's pid has another start time (also a
+                // gateway restarted in place after an early crash, whose
+                // lease is within its window: no wait for it).
                 row.reason = "same-host";
                 info!(
                     path = STATE_DB,
@@ -308,6 +299,11 @@ impl Rows<'_, '_> {
         true
     }
 
+    /// How long ago the row's start wrote it (`created_at`), by this clock.
+    fn age_ms(&self, table: &Table, values: &[Value]) -> Option<i64> {
+        integer(table.get(values, "created_at")).map(|t| self.now_ms - t)
+    }
+
     /// The owner row, when it is unexpired and was written less than
     /// `START_WINDOW` ago (or at a time this clock has not reached).
     fn young_owner(&self, table: &Table) -> Option<Deferred> {
@@ -315,21 +311,18 @@ impl Rows<'_, '_> {
             text(table.get(v, "scope")) == Some(OWNER_SCOPE)
                 && integer(table.get(v, "expires_at")).is_none_or(|t| t > self.now_ms)
         })?;
-        let window = START_WINDOW.as_millis() as i64;
-        let created = integer(table.get(values, "created_at"));
-        let age = created.map(|t| self.now_ms - t);
+        let age = self.age_ms(table, values);
+        let owner = text(table.get(values, "payload_json")).and_then(lease_owner);
         // A lease of this hostname is left to OpenClaw's own reclaim: no
         // wait (a gateway restarted in place after an early crash would
         // otherwise wait out the window at every restart).
-        let same_host = text(table.get(values, "payload_json"))
-            .and_then(lease_owner)
-            .is_some_and(|(_, host)| host == self.host);
-        if same_host || age.is_some_and(|age| age >= window) {
+        let same_host = owner.as_ref().is_some_and(|(_, host)| *host == self.host);
+        if same_host || !within_window(age) {
             return None;
         }
         // A row without a time, or from the future, gets the whole window.
+        let window = START_WINDOW.as_millis() as i64;
         let left = age.filter(|&a| a >= 0).map_or(window, |a| window - a);
-        let owner = text(table.get(values, "payload_json")).and_then(lease_owner);
         info!(
             path = STATE_DB,
             key = "gateway-owner/global",
@@ -631,6 +624,12 @@ fn delete(
     }
     tx.commit()?;
     Ok(true)
+}
+
+/// Whether a row of this age may be its gateway's start: younger than the
+/// window, from a clock ahead of this one, or without a time.
+fn within_window(age_ms: Option<i64>) -> bool {
+    age_ms.is_none_or(|age| age < START_WINDOW.as_millis() as i64)
 }
 
 /// Whether the owner row read after the wait is the lease deferred before
