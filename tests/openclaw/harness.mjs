@@ -4,7 +4,7 @@
 // where a container would run them), and the sweeper with its JSON log.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -315,5 +315,45 @@ export const TOO_YOUNG = "kept: a leftover naming no holder, too young to be sur
 
 export function mkdirp(p) {
   mkdirSync(p, { recursive: true });
+  return p;
+}
+
+// === Pods: OpenClaw's code as pid 1 under its own hostname and /tmp ===
+
+/** Whether `p` lies under the machine's /tmp, which a pod's own /tmp hides. */
+const underTmp = (p) => {
+  const r = realpathSync(p);
+  return r === "/tmp" || r.startsWith("/tmp/");
+};
+
+/**
+ * Why pod tests cannot run here (false when they can): a pod binds its own
+ * /tmp over /tmp, so what of the test (this dir, the installs, `more`) lies
+ * under the machine's /tmp is out of its sight.
+ */
+export function podSkip(...more) {
+  const blind = [here, cache, ...more].filter((p) => p && existsSync(p) && underTmp(p));
+  return blind.length ? `the pods bind their own /tmp over /tmp, and ${blind.join(", ")} lies under /tmp` : false;
+}
+
+/** A dir for a test's pods and state dirs, outside /tmp (see podSkip); removed after the test. */
+export function podsRoot(t, prefix) {
+  const base = underTmp(tmpdir()) ? "/var/tmp" : tmpdir();
+  const root = mkdtempSync(path.join(base, prefix));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  return root;
+}
+
+/** A state dir in `dir`, with what makes the sweep take it for OpenClaw's. */
+export function newStateIn(dir) {
+  const state = mkdirp(path.join(dir, "state"));
+  mkdirp(path.join(state, "locks"));
+  return state;
+}
+
+/** A pod's own /tmp, sticky and world-writable as /tmp is. */
+export function podTmp(dir, name) {
+  const p = mkdirp(path.join(dir, `${name}-tmp`));
+  chmodSync(p, 0o1777);
   return p;
 }

@@ -24,12 +24,11 @@
 //
 // Env as wedge.test.mjs: SWEEPER_BIN, OPENCLAW_REAL_CACHE.
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { NODE_NEW, cache, cleanEnv, here, install, mkdirp, releases, startPid1 } from "./harness.mjs";
+import { NODE_NEW, cleanEnv, here, install, newStateIn, podSkip, podTmp, podsRoot, releases, startPid1 } from "./harness.mjs";
 
 const HELPER = path.join(here, "startwindow-gateway.mjs");
 /** OpenClaw's owner lease heartbeat (acquireGatewayOwnerLease's heartbeatMs). */
@@ -39,33 +38,7 @@ const HEARTBEAT_STOPPED = /^.*owner lease heartbeat stopped.*$/im;
 const uid = process.getuid();
 
 assert.ok(existsSync(NODE_NEW), `no ${NODE_NEW}: run tests/openclaw/install.sh`);
-const underTmp = (p) => {
-  const r = realpathSync(p);
-  return r === "/tmp" || r.startsWith("/tmp/");
-};
-// A pod's /tmp is its own: what of the test lies under the machine's /tmp is out of the pod's sight.
-const podBlind = [here, cache].filter((p) => existsSync(p) && underTmp(p));
-const podSkip = podBlind.length ? `the pods bind their own /tmp over /tmp, and ${podBlind.join(", ")} lies under /tmp` : false;
-const cases = releases("since96", "gatewayCoordinator").map(([version, skip]) => [version, skip || podSkip]);
-
-function podsRoot(t) {
-  const base = underTmp(tmpdir()) ? "/var/tmp" : tmpdir();
-  const root = mkdtempSync(path.join(base, "openclaw-hostname-"));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  return root;
-}
-
-function newStateIn(dir) {
-  const state = mkdirp(path.join(dir, "state"));
-  mkdirp(path.join(state, "locks"));
-  return state;
-}
-
-function podTmp(dir, name) {
-  const p = mkdirp(path.join(dir, `${name}-tmp`));
-  chmodSync(p, 0o1777);
-  return p;
-}
+const cases = releases("since96", "gatewayCoordinator").map(([version, skip]) => [version, skip || podSkip()]);
 
 /** The pod: its hostname, its own /tmp, then the command as pid 1 (startwindow.test.mjs's POD without the network). */
 const POD = 'hostname "$1" && mount --bind "$2" /tmp && shift 2 && exec "$@"';
@@ -165,7 +138,7 @@ for (const [version, skip] of cases) {
   describe(`openclaw@${version}: two live gateways on one volume, by pod hostname`, { skip, concurrency: true }, () => {
     test("distinct hostnames (pod-a, pod-b): B is refused on A's row; A keeps its row and its heartbeat", { timeout: 120_000 }, async (t) => {
       const began = Date.now();
-      const root = podsRoot(t);
+      const root = podsRoot(t, "openclaw-hostname-");
       const state = newStateIn(root);
       const a = await startPod(t, version, state, root, "pod-a", "pod-a");
       const { up, row } = await readyWithRow(a, "pod-a");
@@ -206,7 +179,7 @@ for (const [version, skip] of cases) {
 
     test("one pinned hostname (openclaw-gateway): B's same-host reclaim takes A's row as dead, fails on the coordinator and drops it; A runs on without a row", { timeout: 120_000 }, async (t) => {
       const began = Date.now();
-      const root = podsRoot(t);
+      const root = podsRoot(t, "openclaw-hostname-");
       const state = newStateIn(root);
       const HOST = "openclaw-gateway";
       const a = await startPod(t, version, state, root, HOST, "pod-a");

@@ -32,12 +32,12 @@
 // the lock code imports) and CLI_STARTS (its starts, default 3).
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { NODE_NEW, bin, cache, cleanEnv, here, install, mkdirp, releases, startPid1, sweep } from "./harness.mjs";
+import { NODE_NEW, bin, cache, cleanEnv, here, install, mkdirp, newStateIn, podSkip, podTmp, podsRoot, releases, startPid1, sweep } from "./harness.mjs";
 
 const HELPER = path.join(here, "startwindow-gateway.mjs");
 /** rows.rs's START_WINDOW. */
@@ -56,37 +56,8 @@ const SWEEPERS = count("START_SWEEPERS", 2);
 const CLI_STARTS = count("CLI_STARTS", 3);
 
 assert.ok(existsSync(NODE_NEW), `no ${NODE_NEW}: run tests/openclaw/install.sh`);
-const underTmp = (p) => {
-  const r = realpathSync(p);
-  return r === "/tmp" || r.startsWith("/tmp/");
-};
-// A pod's /tmp is its own: what of the test lies under the machine's /tmp
-// is out of the pod's sight.
-const podBlind = [here, cache, process.env.OPENCLAW_CLI_DIR].filter((p) => p && existsSync(p) && underTmp(p));
-const podSkip = podBlind.length ? `the pods bind their own /tmp over /tmp, and ${podBlind.join(", ")} lies under /tmp` : false;
-
 /** The 9.6 releases: their gateway writes its owner lease before it takes the coordinator. */
-const cases = releases("since96", "gatewayCoordinator").map(([version, skip]) => [version, skip || podSkip]);
-
-function podsRoot(t) {
-  const base = underTmp(tmpdir()) ? "/var/tmp" : tmpdir();
-  const root = mkdtempSync(path.join(base, "openclaw-startwindow-"));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  return root;
-}
-
-function newStateIn(dir) {
-  const state = mkdirp(path.join(dir, "state"));
-  // What makes it look like OpenClaw's state dir to the sweep.
-  mkdirp(path.join(state, "locks"));
-  return state;
-}
-
-function podTmp(dir, name) {
-  const p = mkdirp(path.join(dir, `${name}-tmp`));
-  chmodSync(p, 0o1777);
-  return p;
-}
+const cases = releases("since96", "gatewayCoordinator").map(([version, skip]) => [version, skip || podSkip(process.env.OPENCLAW_CLI_DIR)]);
 
 /** The pod: its hostname, its own /tmp (and loopback, with a network namespace), then the command as pid 1. */
 const POD = 'hostname "$1" && mount --bind "$2" /tmp && { [ -z "$3" ] || ip link set lo up; } && shift 3 && exec "$@"';
@@ -383,7 +354,7 @@ const span = (xs) => (xs.length ? { min: Math.min(...xs), max: Math.max(...xs) }
 
 /** `n` starts over `lanes` state dirs side by side, each under sweeps from another pod; asserts and returns the tally. */
 async function startsUnderSweeps(t, label, n, lanes, startPod) {
-  const root = podsRoot(t);
+  const root = podsRoot(t, "openclaw-startwindow-");
   const starts = [];
   const began = Date.now();
   const per = (k) => Math.floor(n / lanes) + (k < n % lanes ? 1 : 0);
@@ -468,7 +439,7 @@ for (const [version, skip] of cases) {
   });
 
   test(`openclaw@${version}: a gateway SIGKILLed past its start window: one sweep cures its row at once, and a gateway under a new hostname starts`, { skip, timeout: 120_000 }, async (t) => {
-    const root = podsRoot(t);
+    const root = podsRoot(t, "openclaw-startwindow-");
     const state = newStateIn(root);
     const g = await startLockPod(version, state, "pod-a", podTmp(root, "pod-a"));
     t.after(() => g.stop());
@@ -506,7 +477,7 @@ for (const [version, skip] of cases) {
   });
 
   test(`openclaw@${version}: a gateway SIGKILLed inside its start window: one sweep waits out the window, cures its row, and a gateway under a new hostname starts`, { skip, timeout: 120_000 }, async (t) => {
-    const root = podsRoot(t);
+    const root = podsRoot(t, "openclaw-startwindow-");
     const state = newStateIn(root);
     const g = await startLockPod(version, state, "pod-a", podTmp(root, "pod-a"));
     t.after(() => g.stop());
