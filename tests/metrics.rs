@@ -109,26 +109,6 @@ fn start(state: &std::path::Path, port: u16, extra: &[&str]) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// SIGTERM; the exit code, the log and how long the exit took.
-fn stop(mut child: Child) -> (i32, String, Duration) {
-    let started = Instant::now();
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let took = started.elapsed();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    (status.code().expect("exited"), log, took)
-}
-
 /// A legacy agent store (`auth-state.json`) with a dead refresh token, a
 /// dead one whose id names no provider, and a cooldown.
 fn dead_profiles(state: &std::path::Path) {

@@ -19,25 +19,6 @@ fn start(args: &[&str]) -> Child {
     cmd.spawn().unwrap()
 }
 
-fn stop(mut child: Child) -> (i32, String, Duration) {
-    let started = Instant::now();
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let status = child.wait().unwrap();
-    let took = started.elapsed();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    (status.code().expect("exited"), log, took)
-}
-
 #[test]
 fn young_locks_stay_and_an_aging_lock_goes_within_one_interval() {
     let dir = tempfile::tempdir().unwrap();

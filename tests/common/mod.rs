@@ -181,3 +181,25 @@ pub fn hold_exclusive(db: &Path) -> SqliteHolder {
         _stdin: stdin,
     }
 }
+
+/// Stops a running sweeper with SIGTERM: its exit code, its log and how
+/// long the exit took.
+pub fn stop(mut child: Child) -> (i32, String, std::time::Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let took = started.elapsed();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    (status.code().expect("exited"), log, took)
+}
