@@ -388,24 +388,28 @@ mod tests {
         pass.add_swept(Removed::Lock, "locks/a.lock");
         pass.add_swept(Removed::Torn, "locks/b.lock");
         pass.keep(Kept::OtherHolder, "locks/c.lock");
-        pass.profiles = vec![
-            profile(
-                "openai-codex:dead@example.com",
-                Some("openai-codex"),
-                State::Permanent,
-            ),
-            profile(
-                "openai-codex:other@example.com",
-                Some("openai-codex"),
-                State::Permanent,
-            ),
-            profile("odd", None, State::Permanent),
-            profile(
-                "anthropic:cool@example.com",
-                Some("anthropic"),
-                State::Transient,
-            ),
-        ];
+        // Two dead tokens of one provider, one of none, one cooldown.
+        let failures = || {
+            vec![
+                profile(
+                    "openai-codex:dead@example.com",
+                    Some("openai-codex"),
+                    State::Permanent,
+                ),
+                profile(
+                    "openai-codex:other@example.com",
+                    Some("openai-codex"),
+                    State::Permanent,
+                ),
+                profile("odd", None, State::Permanent),
+                profile(
+                    "anthropic:cool@example.com",
+                    Some("anthropic"),
+                    State::Transient,
+                ),
+            ]
+        };
+        pass.profiles = failures();
         m.record(
             Some(&pass),
             UNIX_EPOCH + Duration::from_millis(1_796_531_895_834),
@@ -439,24 +443,7 @@ mod tests {
         );
 
         let mut dead = Summary::default();
-        dead.profiles = vec![
-            profile(
-                "openai-codex:dead@example.com",
-                Some("openai-codex"),
-                State::Permanent,
-            ),
-            profile(
-                "openai-codex:other@example.com",
-                Some("openai-codex"),
-                State::Permanent,
-            ),
-            profile("odd", None, State::Permanent),
-            profile(
-                "anthropic:cool@example.com",
-                Some("anthropic"),
-                State::Transient,
-            ),
-        ];
+        dead.profiles = failures();
         dead.errors = 2;
         m.record(Some(&dead), UNIX_EPOCH + Duration::from_secs(1_796_531_956));
         let text = m.render();
