@@ -1,7 +1,7 @@
 //! The resolved settings the rest of the program reads: where the state dir
 //! is, which paths are candidates, and which holders count as dead.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
@@ -317,7 +317,8 @@ pub struct Pattern {
 
 #[derive(Debug)]
 pub enum Segment {
-    Literal(OsString),
+    /// A name, kept as the C string the walk hands to the kernel as it is.
+    Literal(CString),
     /// `prefix*suffix` of plain ASCII (`*.lock`: every default pattern's
     /// glob), tested on the bytes. The glob crate would be compiled at every
     /// start and would convert each name to a `String` for its general
@@ -375,7 +376,7 @@ impl Pattern {
             } else if text.contains(['*', '?', '[']) {
                 Segment::Glob(glob::Pattern::new(text).map_err(|e| bad(e.msg))?)
             } else {
-                Segment::Literal(part.to_owned())
+                Segment::Literal(CString::new(text).map_err(|_| bad("contains a NUL byte"))?)
             });
         }
         if matches!(segments.last(), Some(Segment::AnyDepth)) {
@@ -390,7 +391,7 @@ impl Pattern {
 }
 
 impl Segment {
-    pub fn literal(&self) -> Option<&OsStr> {
+    pub fn literal(&self) -> Option<&CStr> {
         match self {
             Segment::Literal(name) => Some(name),
             _ => None,
@@ -408,7 +409,7 @@ impl Segment {
 
     pub fn matches(&self, name: &[u8]) -> bool {
         match self {
-            Segment::Literal(lit) => lit.as_bytes() == name,
+            Segment::Literal(lit) => lit.to_bytes() == name,
             // A glob sees the name's ASCII bytes in place after its lossy
             // conversion, so the bytes can be tested as they are.
             Segment::Affix { prefix, suffix } => {
@@ -473,7 +474,7 @@ mod tests {
     #[test]
     fn patterns_split_into_segments() {
         let p = Pattern::parse("agents/*/sessions/*.jsonl.lock").unwrap();
-        assert!(matches!(&p.segments[0], Segment::Literal(l) if l == "agents"));
+        assert!(matches!(&p.segments[0], Segment::Literal(l) if l.to_bytes() == b"agents"));
         assert!(
             matches!(&p.segments[1], Segment::Affix { prefix, suffix } if prefix.is_empty() && suffix.is_empty())
         );
