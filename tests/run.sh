@@ -30,5 +30,5 @@ cargo build --locked --quiet
 cache=$(bash tests/openclaw/install.sh)
 SWEEPER_BIN="$PWD/target/debug/openclaw-lock-sweeper" OPENCLAW_REAL_CACHE="$cache" \
     node --test tests/openclaw/
-bash tests/deploy/run.sh
+OPENCLAW_REAL_CACHE="$cache" bash tests/deploy/run.sh
 bash tests/release/run.sh

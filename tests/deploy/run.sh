@@ -72,4 +72,8 @@ target=x86_64-unknown-linux-gnu
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --locked --release --quiet --target "$target"
 export SWEEPER_STATIC_BIN="$PWD/target/$target/release/openclaw-lock-sweeper"
 echo "FIGURE static binary size (bytes): $(stat -c %s "$SWEEPER_STATIC_BIN")"
-python3 -m pytest -s -p no:cacheprovider tests/deploy/test_deploy.py tests/deploy/test_manifests.py tests/deploy/test_community.py tests/deploy/test_operator.py tests/deploy/test_prometheus.py
+# DEPLOY_TESTS: the test files to run (bench/recovery.sh runs test_gateway.py
+# alone); all of them by default. test_gateway.py needs OPENCLAW_REAL_CACHE
+# (tests/openclaw/install.sh's cache dir, with Node and the whole 2026.9.6).
+# shellcheck disable=SC2086 # a list of paths
+python3 -m pytest -s -p no:cacheprovider ${DEPLOY_TESTS:-tests/deploy/test_deploy.py tests/deploy/test_gateway.py tests/deploy/test_manifests.py tests/deploy/test_community.py tests/deploy/test_operator.py tests/deploy/test_prometheus.py}
