@@ -221,6 +221,135 @@ fn under_free_the_dead_gateways_lease_and_a_pid_1_usage_lock_go_and_nothing_else
     assert_eq!(count(&ops, "SELECT count(*) FROM cache_entries"), 1);
 }
 
+/// Every other lease OpenClaw 2026.9.6 writes to `state_leases` (the rows of
+/// docs/locks.md's "Every lease a kill can leave"), as a kill leaves it: the
+/// shared lease API's rows name a random owner and no process, the others a
+/// pid but no host or one taken outside the gateway lock, so no kernel
+/// verdict vouches for their owner; each ends at its own expiry. Under free,
+/// only the dead gateway's own lease goes.
+#[test]
+fn under_free_only_the_gateway_owner_goes_of_every_lease_96_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    let state = state_db(&s.join(STATE_DB));
+    let now = now_ms();
+    let owner = r#"{"pid":1,"host":"pod-a","startedAt":3309949}"#;
+    // (scope, key, lease ms or none, payload or none)
+    let others = [
+        (
+            "startup-migrations",
+            "global",
+            Some(300_000),
+            Some(format!(r#"{{"version":1,"owner":{owner}}}"#)),
+        ),
+        ("core:plugin-lifecycle", "global", Some(300_000), None),
+        ("core:claw-mcp-lifecycle", "github", Some(300_000), None),
+        ("core:mcp-oauth", "store-1", Some(60_000), None),
+        ("core:agent-deletion", "ops", Some(60_000), None),
+        (
+            "core:agent-database-maintenance",
+            "global",
+            Some(60_000),
+            None,
+        ),
+        ("core:onboarding", "global", Some(300_000), None),
+        (
+            "core:managed-worktrees:create",
+            "capacity",
+            Some(60_000),
+            None,
+        ),
+        ("workspace.local-reconciliation", "wt-1", Some(60_000), None),
+        ("session-workspace-action", "s-1", Some(60_000), None),
+        (
+            "session-workspace-personal-publication",
+            "s-1",
+            Some(60_000),
+            None,
+        ),
+        ("personal-github-profile", "p-1", Some(60_000), None),
+        ("projects.clone", "0123456789abcdef", Some(30_000), None),
+        ("projects.checkout", "/repo", Some(30_000), None),
+        (
+            "migration.legacy-audit",
+            "filesystem-sqlite-boundary",
+            Some(60_000),
+            None,
+        ),
+        ("meeting-transcript.export", "s-1", Some(60_000), None),
+        ("skill-collection", "main", Some(600_000), None),
+        ("skill-workshop-target", "main:abc", Some(60_000), None),
+        (
+            "claw-package-lifecycle",
+            "plugin:clawhub:demo",
+            Some(300_000),
+            Some(r#"{"kind":"plugin","source":"clawhub","ref":"demo"}"#.to_owned()),
+        ),
+        (
+            "fleet-cell-operation",
+            "tenant-1",
+            Some(300_000),
+            Some(r#"{"operation":"upgrade"}"#.to_owned()),
+        ),
+        ("skill-upload-install", "up-1", Some(900_000), None),
+        (
+            "worktree-run:wt-1",
+            "tok-1",
+            None,
+            Some(r#"{"pid":1,"starttime":3309949}"#.to_owned()),
+        ),
+        (
+            "doctor-session-key-migration",
+            "reserved-incognito-v1",
+            None,
+            Some("{}".to_owned()),
+        ),
+    ];
+    for (scope, key, lease_ms, payload) in &others {
+        state
+            .execute(
+                "INSERT INTO state_leases VALUES (?1, ?2, 'owner', ?3, ?4, ?5, ?6, ?4)",
+                rusqlite::params![
+                    scope,
+                    key,
+                    lease_ms.map(|ms| now + ms),
+                    now,
+                    payload,
+                    now - 60_000
+                ],
+            )
+            .unwrap();
+    }
+    insert_and_die(
+        state,
+        &s.join(STATE_DB),
+        &lease("gateway-owner", "pod-a", 250_000),
+    );
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let removed: Vec<_> = rows(&run)
+        .into_iter()
+        .filter(|r| r.2 == "removed")
+        .collect();
+    assert_eq!(
+        removed,
+        [row(
+            STATE_DB,
+            "gateway-owner/global",
+            "removed",
+            "dead-gateway"
+        )]
+    );
+    assert_eq!(
+        count(
+            &s.join(STATE_DB),
+            "SELECT count(*) FROM state_leases WHERE scope <> 'gateway-owner'"
+        ),
+        others.len() as i64
+    );
+}
+
 #[test]
 fn judging_alone_leaves_every_database_file_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
