@@ -31,7 +31,9 @@ import yaml
 from test_deploy import ENV, ROOT, STANDIN_IMAGE, SWEEPER_IMAGE, images, kustomize, run  # noqa: F401
 
 GATEWAY_IMAGE = "localhost/openclaw-gateway-real:test"
-VERSION = "2026.9.6"
+# The release whose whole package install.sh installed (OPENCLAW_CLI_VERSIONS);
+# the weekly workflow sets the newest.
+VERSION = os.environ.get("OPENCLAW_GATEWAY_VERSION", "2026.9.6")
 # Past this, a cell's gateway counts as never recovered: a little over the
 # 300 s an unreleased gateway-owner lease of another host stands in 9.6, so
 # a wait for that expiry still shows as a figure.
@@ -270,7 +272,7 @@ def logs():
 def test_the_real_gateway_recovers_from_a_kill_during_an_oauth_refresh(images, gateway_image, tmp_path, mode, restart):
     first_s, ready_s, held = recovery(mode, restart, tmp_path)
     print(f"\nRECOVERY mode={mode} restart={restart} kill=oauth ready_s={ready_s if ready_s is not None else 'never'}"
-          f" first_start_s={first_s}")
+          f" first_start_s={first_s} version={VERSION}")
     if mode in ("wrap", "watch") or (mode == "init" and restart != "in-place"):
         # The sweep runs before this start: ready and refreshing within the
         # gateway's own start plus one sweep (the runtime's restart and
