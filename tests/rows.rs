@@ -350,6 +350,68 @@ fn under_free_only_the_gateway_owner_goes_of_every_lease_96_writes() {
     );
 }
 
+/// Boots that never finished (SIGKILLed gateways) within OpenClaw's 5
+/// minutes: at 3 the next start runs without its channels. The sweep says
+/// so under free, and changes nothing of the table.
+#[test]
+fn boots_that_would_trip_openclaws_restart_loop_breaker_are_named_and_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    write(s.join(COORDINATOR), b"");
+    let state = state_db(&s.join(STATE_DB));
+    state
+        .execute_batch(
+            "CREATE TABLE gateway_boot_lifecycle (boot_id TEXT NOT NULL PRIMARY KEY, \
+             pid INTEGER NOT NULL, started_at_ms INTEGER NOT NULL, completed_at_ms INTEGER, \
+             outcome TEXT, startup_reason TEXT, reason TEXT) STRICT",
+        )
+        .unwrap();
+    let now = now_ms();
+    let boot = |id: &str, started_ago: i64, completed_ago: Option<i64>, outcome: Option<&str>| {
+        state
+            .execute(
+                "INSERT INTO gateway_boot_lifecycle VALUES (?1, 1, ?2, ?3, ?4, NULL, NULL)",
+                rusqlite::params![
+                    id,
+                    now - started_ago,
+                    completed_ago.map(|a| now - a),
+                    outcome
+                ],
+            )
+            .unwrap();
+    };
+    boot("killed-long-ago", 900_000, None, None);
+    boot("clean", 200_000, Some(190_000), Some("clean_stop"));
+    boot("killed-1", 120_000, None, None);
+    boot("failed", 60_000, Some(59_000), Some("startup_failed"));
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("restart-loop breaker"),
+        "two count, not three:\n{}",
+        run.stderr
+    );
+    boot("killed-2", 30_000, None, None);
+    let run = sweep(s, &["--report", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let warning = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("restart-loop breaker will trip"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stderr));
+    assert!(
+        warning.contains("WARN") && warning.contains("unclean_boots=3"),
+        "{warning}"
+    );
+    assert_eq!(
+        count(
+            &s.join(STATE_DB),
+            "SELECT count(*) FROM gateway_boot_lifecycle"
+        ),
+        5
+    );
+}
+
 #[test]
 fn judging_alone_leaves_every_database_file_as_it_was() {
     let dir = tempfile::tempdir().unwrap();

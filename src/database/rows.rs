@@ -14,6 +14,9 @@
 //! - the same table's `startup-migrations` lease, which `openclaw doctor` and
 //!   the gateway's preflight take *without* the coordinator: even free does
 //!   not prove its owner dead, so it is reported, never removed.
+//! - the same database's `gateway_boot_lifecycle`, only read: boots that
+//!   never finished, which make OpenClaw's restart-loop breaker start the
+//!   next gateway without its channels. Not a lock: logged, never changed.
 //! - `agents/<id>/agent/openclaw-agent.sqlite`, `cache_entries`: the usage
 //!   refresh lock (`session-cost-usage`/`refresh-lock`), stale only when its
 //!   pid is dead: a pid-1 row blocks every later usage refresh, forever.
@@ -177,6 +180,9 @@ impl Rows<'_, '_> {
         let Some(db) = self.open(dir, NAME, STATE_DB, "state_leases") else {
             return sqlite_exists(dir, NAME);
         };
+        if self.rules.proof == Proof::Free && self.rules.waited_for.is_none() {
+            self.restart_loop(&db);
+        }
         const NEEDED: &[&str] = &[
             "scope",
             "lease_key",
@@ -300,6 +306,44 @@ impl Rows<'_, '_> {
     }
 
     /// How long ago the row's start wrote it (`created_at`), by this clock.
+    /// OpenClaw's restart-loop breaker (2026.9): at its start, a gateway
+    /// counts the boots of the last 5 minutes that never finished or failed
+    /// (its maintenance stops aside); at 3 it starts without its channels.
+    /// Under free no gateway runs, so the count is the one the next start
+    /// makes; a sweep cannot lower it (the kills were real), but the
+    /// operator who sees a gateway up with its channels silent learns why.
+    fn restart_loop(&mut self, db: &Database) {
+        const BREAKER_WINDOW_MS: i64 = 300_000;
+        const TRIPS_AT: usize = 3;
+        const NEEDED: &[&str] = &[
+            "started_at_ms",
+            "completed_at_ms",
+            "outcome",
+            "startup_reason",
+        ];
+        let since = self.now_ms - BREAKER_WINDOW_MS;
+        let filter = format!(
+            "(startup_reason IS NULL OR startup_reason NOT IN \
+             ('gateway.maintenance_required', 'gateway.agent_media_migration_required')) \
+             AND ((completed_at_ms IS NULL AND started_at_ms >= {since}) \
+             OR (outcome = 'startup_failed' AND completed_at_ms >= {since}))"
+        );
+        let Some(boots) = self.select(db, "gateway_boot_lifecycle", NEEDED, &filter) else {
+            return;
+        };
+        if boots.rows.len() >= TRIPS_AT {
+            warn!(
+                path = STATE_DB,
+                unclean_boots = boots.rows.len(),
+                hint = "not a lock, nothing to sweep: the gateway starting now runs without its \
+                        channels until 5 minutes pass with no unclean boot, or start one with \
+                        `openclaw gateway call channels.start --params '{\"channel\":\"<id>\"}'`; \
+                        find why the gateway died (kubectl describe pod: OOMKilled, probes)",
+                "OpenClaw's restart-loop breaker will trip: boots of the last 5 minutes that did not finish"
+            );
+        }
+    }
+
     fn age_ms(&self, table: &Table, values: &[Value]) -> Option<i64> {
         integer(table.get(values, "created_at")).map(|t| self.now_ms - t)
     }
