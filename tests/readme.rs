@@ -62,20 +62,76 @@ fn section<'a>(text: &'a str, heading: &str) -> &'a str {
     &rest[..end]
 }
 
-/// The lines outside fenced code blocks, with their line numbers.
+/// The lines outside fenced code blocks and outside the block
+/// bench/recovery.sh writes (its figures are its output), with their line
+/// numbers.
 fn prose(text: &str) -> Vec<(usize, &str)> {
     let mut fenced = false;
+    let mut generated = false;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
             continue;
         }
-        if !fenced {
+        if line.starts_with(RECOVERY_BEGIN) || line.starts_with(RECOVERY_END) {
+            generated = line.starts_with(RECOVERY_BEGIN);
+            continue;
+        }
+        if !fenced && !generated {
             out.push((n + 1, line));
         }
     }
     out
+}
+
+const RECOVERY_BEGIN: &str = "<!-- recovery-table: bash bench/recovery.sh -->";
+const RECOVERY_END: &str = "<!-- /recovery-table -->";
+
+/// The recovery table is bench/recovery.sh's output, whole: its header and
+/// note as the script writes them, each cell a figure it prints, every
+/// restart kind measured with the wrapper.
+#[test]
+fn the_recovery_table_is_bench_recovery_shs_output() {
+    let text = readme();
+    let block = text
+        .split_once(RECOVERY_BEGIN)
+        .and_then(|(_, rest)| rest.split_once(RECOVERY_END))
+        .expect("README.md has the recovery-table markers")
+        .0;
+    let script = read("bench/recovery.sh");
+    let lines: Vec<&str> = block.trim().lines().collect();
+    assert!(
+        lines.len() == 7,
+        "a header, a rule, three restart kinds, a note:\n{block}"
+    );
+    assert!(
+        script.contains(lines[0]),
+        "the header is the script's: {}",
+        lines[0]
+    );
+    assert!(
+        lines[6].ends_with("By `bash bench/recovery.sh`."),
+        "{}",
+        lines[6]
+    );
+    for row in &lines[2..5] {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        assert!(
+            script.contains(&format!("\"{}\")", cells[0])),
+            "a restart kind of the script: {row}"
+        );
+        for cell in &cells[1..] {
+            let figure = cell
+                .strip_suffix(" s")
+                .is_some_and(|n| n.parse::<f64>().is_ok());
+            assert!(figure || *cell == "never", "measured, not typed: {row}");
+        }
+        assert!(
+            cells[3].ends_with(" s") && cells[4].ends_with(" s"),
+            "wrap recovers: {row}"
+        );
+    }
 }
 
 fn cargo_version() -> String {
@@ -582,6 +638,7 @@ fn no_figure_in_the_readme_can_go_stale() {
             Const("WATCH_DEFAULT_MIN_AGE", "Duration::from_secs(180)"),
         ),
         ("4 KiB", Const("MAX_LOCK_BYTES", "4096")),
+        ("5 min", Const("BREAKER_WINDOW_MS", "300_000")),
         ("300 s", Doc("docs/locks.md", "300 s expiry")),
     ]);
     const MEASURED: [&str; 11] = [
