@@ -95,11 +95,11 @@ def manifests_for(mode, tmp_path):
     return kustomize(ROOT / "deploy/kubernetes" / ("example" if mode == "init" else "example-wrap"))
 
 
-def pod_yaml(manifests, hostname, tools, tmp_path):
+def pod_yaml(manifests, pod, hostname, tools, tmp_path):
     """The rendered Deployment as podman plays it: the real gateway image
     with Node, OpenClaw and the kill point mounted; the sweeper's image;
-    busybox's stand-in for the init-config container; a hostname of its own
-    (a new pod gets a new one in Kubernetes, unless pinned)."""
+    busybox's stand-in for the init-config container; `pod`'s own /tmp; the
+    hostname given (a new pod gets a new one in Kubernetes, unless pinned)."""
     cli, node = cache()
     docs = [d for d in yaml.safe_load_all(manifests) if d and d["kind"] not in ("PersistentVolumeClaim", "Service")]
     for d in docs:
@@ -132,7 +132,7 @@ def pod_yaml(manifests, hostname, tools, tmp_path):
         # tmp/openclaw-1000 and refuses to start. A directory of this pod's
         # own stands in for it: kept across a restart in place, new with a
         # new pod, as an emptyDir.
-        tmp = tmp_path / f"tmp-{hostname}"
+        tmp = tmp_path / f"tmp-{pod}"
         tmp.mkdir(exist_ok=True)
         tmp.chmod(0o1777)
         for v in spec["volumes"]:
@@ -143,7 +143,7 @@ def pod_yaml(manifests, hostname, tools, tmp_path):
         # /tmp/openclaw-1000 here, and outside podman too), which the read-only
         # root file system of this image has no room for: a writable one, per
         # pod like /tmp.
-        cache_dir = tmp_path / f"cache-{hostname}"
+        cache_dir = tmp_path / f"cache-{pod}"
         cache_dir.mkdir(exist_ok=True)
         os.chown(cache_dir, 1000, 1000)
         spec["volumes"].append({"name": "home-cache", "hostPath": {"path": str(cache_dir), "type": "Directory"}})
@@ -153,7 +153,7 @@ def pod_yaml(manifests, hostname, tools, tmp_path):
                                   ("real-tests", tools, "/opt/tests")]:
             spec["volumes"].append({"name": name, "hostPath": {"path": str(path), "type": "Directory"}})
             gateway["volumeMounts"].append({"name": name, "mountPath": mount, "readOnly": True})
-    path = tmp_path / f"play-{hostname}.yaml"
+    path = tmp_path / f"play-{pod}.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     return path
 
@@ -223,8 +223,10 @@ def recovery(mode, restart, tmp_path):
         shutil.copy(ROOT / "tests/openclaw" / f, tools / f)
     shutil.copy(pathlib.Path(__file__).parent / "gateway" / "oauth-kill-point.mjs", tools)
     manifests = manifests_for(mode, tmp_path)
-    first = pod_yaml(manifests, "openclaw-a", tools, tmp_path)
-    second = first if restart != "new-pod" else pod_yaml(manifests, "openclaw-b", tools, tmp_path)
+    first = pod_yaml(manifests, "a", "openclaw-a", tools, tmp_path)
+    # A new pod: a new /tmp, and a new hostname unless it is pinned.
+    second = first if restart == "in-place" else pod_yaml(
+        manifests, "b", "openclaw-a" if restart == "new-pod-pinned" else "openclaw-b", tools, tmp_path)
     claim = "openclaw-home-pvc"
     run("podman", "kube", "play", "--down", first, check=False)
     run("podman", "volume", "rm", "-f", claim, check=False)
