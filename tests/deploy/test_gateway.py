@@ -7,8 +7,9 @@ OAuth refresh lock OpenClaw's own code can take again in the new container.
 Each cell prints one line,
 `RECOVERY mode=<none|init|wrap|watch> restart=<in-place|new-pod|new-pod-pinned> kill=oauth ready_s=<s|never>`,
 which bench/recovery.sh turns into the README's recovery table. CI runs the
-cells the issue names (init and wrap, in place and in a new pod);
-RECOVERY_MATRIX=full (bench/recovery.sh) runs every mode and restart kind.
+cells the issue names (init and wrap, in place and in a new pod) and the
+Helm chart's render (wrap); RECOVERY_MATRIX=full (bench/recovery.sh) runs
+every mode and restart kind.
 
 Adapted for podman with no registry: the gateway's image is built here from
 Debian's busybox and the libraries Node links; Node and OpenClaw's package,
@@ -28,7 +29,7 @@ import time
 
 import pytest
 import yaml
-from test_deploy import ENV, ROOT, STANDIN_IMAGE, SWEEPER_IMAGE, images, kustomize, run  # noqa: F401
+from test_deploy import ENV, ROOT, STANDIN_IMAGE, SWEEPER_IMAGE, helm_values, images, kustomize, render, run  # noqa: F401
 
 GATEWAY_IMAGE = "localhost/openclaw-gateway-real:test"
 # The release whose whole package install.sh installed (OPENCLAW_CLI_VERSIONS);
@@ -40,8 +41,11 @@ VERSION = os.environ.get("OPENCLAW_GATEWAY_VERSION", "2026.9.6")
 BOUND_S = 330
 STATE = "/home/node/.openclaw"
 FULL = os.environ.get("RECOVERY_MATRIX") == "full"
-CI_CELLS = [(m, r) for m in ("init", "wrap") for r in ("in-place", "new-pod")]
-ALL_CELLS = [(m, r) for m in ("none", "init", "wrap", "watch") for r in ("in-place", "new-pod", "new-pod-pinned")]
+# helm-wrap: the chart's own render in its default mode (not a column of the
+# README's table, which is by mode).
+CI_CELLS = [(m, r) for m in ("init", "wrap", "helm-wrap") for r in ("in-place", "new-pod")]
+ALL_CELLS = [(m, r) for m in ("none", "init", "wrap", "watch", "helm-wrap")
+             for r in ("in-place", "new-pod", "new-pod-pinned")]
 
 
 def cache():
@@ -80,6 +84,10 @@ def gateway_image(tmp_path_factory):
 
 
 def manifests_for(mode, tmp_path):
+    if mode == "helm-wrap":
+        values = helm_values("on")
+        values["lockSweeper"]["mode"] = "wrap"
+        return render(values)
     if mode == "none":
         return (ROOT / "deploy/kubernetes/openclaw/openclaw.yaml").read_text()
     if mode == "watch":
@@ -153,9 +161,10 @@ def pod_yaml(manifests, pod, hostname, tools, tmp_path):
                                   ("real-tests", tools, "/opt/tests")]:
             spec["volumes"].append({"name": name, "hostPath": {"path": str(path), "type": "Directory"}})
             gateway["volumeMounts"].append({"name": name, "mountPath": mount, "readOnly": True})
+        claim = next(v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v)
     path = tmp_path / f"play-{pod}.yaml"
     path.write_text(yaml.safe_dump_all(docs))
-    return path
+    return path, claim
 
 
 def gateway_name():
@@ -223,11 +232,10 @@ def recovery(mode, restart, tmp_path):
         shutil.copy(ROOT / "tests/openclaw" / f, tools / f)
     shutil.copy(pathlib.Path(__file__).parent / "gateway" / "oauth-kill-point.mjs", tools)
     manifests = manifests_for(mode, tmp_path)
-    first = pod_yaml(manifests, "a", "openclaw-a", tools, tmp_path)
+    first, claim = pod_yaml(manifests, "a", "openclaw-a", tools, tmp_path)
     # A new pod: a new /tmp, and a new hostname unless it is pinned.
     second = first if restart == "in-place" else pod_yaml(
-        manifests, "b", "openclaw-a" if restart == "new-pod-pinned" else "openclaw-b", tools, tmp_path)
-    claim = "openclaw-home-pvc"
+        manifests, "b", "openclaw-a" if restart == "new-pod-pinned" else "openclaw-b", tools, tmp_path)[0]
     run("podman", "kube", "play", "--down", first, check=False)
     run("podman", "volume", "rm", "-f", claim, check=False)
     run("podman", "volume", "create", claim)
@@ -275,7 +283,7 @@ def test_the_real_gateway_recovers_from_a_kill_during_an_oauth_refresh(images, g
     first_s, ready_s, held = recovery(mode, restart, tmp_path)
     print(f"\nRECOVERY mode={mode} restart={restart} kill=oauth ready_s={ready_s if ready_s is not None else 'never'}"
           f" first_start_s={first_s} version={VERSION}")
-    if mode in ("wrap", "watch") or (mode == "init" and restart != "in-place"):
+    if mode in ("wrap", "watch", "helm-wrap") or (mode == "init" and restart != "in-place"):
         # The sweep runs before this start: ready and refreshing within the
         # gateway's own start plus one sweep (the runtime's restart and
         # podman's play come on top; a minute covers them here).
