@@ -166,7 +166,7 @@ fn sweep_tree(config: &Config, root: OwnedFd, repeat: bool, mut summary: Summary
     // locks anyway: the profiles and the rows then look only at the agents
     // that have one, with no system call for the others.
     if let Some(locks) = patterns.iter_mut().find(|p| p.source == AGENT_LOCKS) {
-        locks.also_observe = &AGENT_STORES;
+        locks.also_observe = &profiles::STORES;
     }
     // The walk takes the state dir's descriptor; the rows and the profiles
     // read after it: the file sweep never waits on a database.
@@ -298,9 +298,8 @@ fn after_window(
 }
 
 /// The default pattern of the agents' own locks, whose directory holds
-/// each agent's auth store: 2026.9's database, older releases' JSON.
+/// each agent's auth stores (`profiles::STORES`).
 const AGENT_LOCKS: &str = "agents/*/agent/*.lock";
-const AGENT_STORES: [&str; 2] = ["openclaw-agent.sqlite", "auth-state.json"];
 
 /// The patterns were checked when the configuration was read; a `.reclaim`
 /// variant that no longer fits NAME_MAX names no file that can exist.

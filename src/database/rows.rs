@@ -305,7 +305,6 @@ impl Rows<'_, '_> {
         true
     }
 
-    /// How long ago the row's start wrote it (`created_at`), by this clock.
     /// OpenClaw's restart-loop breaker (2026.9): at its start, a gateway
     /// counts the boots of the last 5 minutes that never finished or failed
     /// (its maintenance stops aside); at 3 it starts without its channels.
@@ -344,6 +343,7 @@ impl Rows<'_, '_> {
         }
     }
 
+    /// How long ago the row's start wrote it (`created_at`), by this clock.
     fn age_ms(&self, table: &Table, values: &[Value]) -> Option<i64> {
         integer(table.get(values, "created_at")).map(|t| self.now_ms - t)
     }

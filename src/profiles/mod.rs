@@ -37,6 +37,10 @@ use crate::operator::report::{Profile, State, shown};
 /// this is not read.
 const MAX_STATE_BYTES: i64 = 1 << 20;
 
+/// An agent's auth stores, in `agents/<id>/agent/`: 2026.9's database, older
+/// releases' JSON. The walk notes which agents have one (`also_observe`).
+pub const STORES: [&str; 2] = ["openclaw-agent.sqlite", "auth-state.json"];
+
 /// What this sweep did that bears on the profiles.
 pub struct Sweep<'a> {
     /// Swept paths under `locks/oauth-refresh/`.
@@ -63,8 +67,7 @@ fn recorded(root: BorrowedFd, sweep: &Sweep) -> Vec<Profile> {
     let Some(agents) = sqlite::open_dir(root, c"agents") else {
         return found;
     };
-    let files = ["openclaw-agent.sqlite", "auth-state.json"];
-    for id in sqlite::agents_with(sweep.stores, &files) {
+    for id in sqlite::agents_with(sweep.stores, &STORES) {
         let Some(dir) = sqlite::open_dir(agents.as_fd(), &id)
             .and_then(|dir| sqlite::open_dir(dir.as_fd(), c"agent"))
         else {
