@@ -159,26 +159,15 @@ def play(manifests, state_dir_seed, tmp_path, while_running=None, restart="Never
         if d["kind"] != "Deployment":
             continue
         spec = d["spec"]["template"]["spec"]
-        spec["restartPolicy"] = restart
+        claim, sidecars = for_podman(spec, restart, STANDIN_IMAGE)
         spec.update(pod_spec or {})
         spec["containers"][0].setdefault("env", []).extend(
             {"name": k, "value": v} for k, v in (gateway_env or {}).items())
-        for c in [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]:
-            spec["initContainers"].remove(c)
-            del c["restartPolicy"]
+        for c in sidecars:
             c["args"][c["args"].index("--watch") + 1] = "500ms"
             if watch_min_age:
                 c["env"] = [e for e in c["env"] if e["name"] != "LOCK_SWEEPER_MIN_AGE"]
                 c["args"] += ["--min-age", watch_min_age]
-            spec["containers"].append(c)
-        for c in spec.get("initContainers", []) + spec["containers"]:
-            c["image"] = SWEEPER_IMAGE if "openclaw-lock-sweeper" in c["image"] else STANDIN_IMAGE
-            c.pop("ports", None)
-            for e in c.get("env", []):
-                if "valueFrom" in e:
-                    del e["valueFrom"]
-                    e["value"] = "test"
-        claim = next(v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v)
     assert claim
     path = tmp_path / "play.yaml"
     path.write_text(yaml.safe_dump_all(docs))
@@ -203,6 +192,32 @@ def play(manifests, state_dir_seed, tmp_path, while_running=None, restart="Never
     finally:
         run("podman", "kube", "play", "--down", path, check=False)
         run("podman", "volume", "rm", "-f", claim, check=False)
+
+
+def for_podman(spec, restart, gateway_image):
+    """A rendered Deployment's pod `spec`, changed in place into what podman
+    plays here (see play): restartPolicy `restart`; the native sidecars as
+    containers of the pod; the sweeper's image, `gateway_image` for the
+    gateway (the first container), the stand-in for any other; no ports;
+    secret-backed env as literals. Returns the state volume's claim name and
+    the sidecars moved."""
+    spec["restartPolicy"] = restart
+    sidecars = [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]
+    for c in sidecars:
+        spec["initContainers"].remove(c)
+        del c["restartPolicy"]
+        spec["containers"].append(c)
+    gateway = spec["containers"][0]
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        c["image"] = (gateway_image if c is gateway else
+                      SWEEPER_IMAGE if "openclaw-lock-sweeper" in c["image"] else STANDIN_IMAGE)
+        c.pop("ports", None)
+        for e in c.get("env", []):
+            if "valueFrom" in e:
+                del e["valueFrom"]
+                e["value"] = "test"
+    claim = next(v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v)
+    return claim, sidecars
 
 
 def validate(manifests, tmp_path):

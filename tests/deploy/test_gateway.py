@@ -29,7 +29,7 @@ import time
 
 import pytest
 import yaml
-from test_deploy import ENV, ROOT, STANDIN_IMAGE, SWEEPER_IMAGE, helm_values, images, kustomize, render, run  # noqa: F401
+from test_deploy import ENV, ROOT, for_podman, helm_values, images, kustomize, render, run  # noqa: F401
 
 GATEWAY_IMAGE = "localhost/openclaw-gateway-real:test"
 # The release whose whole package install.sh installed (OPENCLAW_CLI_VERSIONS);
@@ -114,27 +114,10 @@ def pod_yaml(manifests, pod, hostname, tools, tmp_path):
         if d["kind"] != "Deployment":
             continue
         spec = d["spec"]["template"]["spec"]
-        spec["restartPolicy"] = "OnFailure"
+        claim, _ = for_podman(spec, "OnFailure", GATEWAY_IMAGE)
         spec["hostname"] = hostname
-        # Podman 4.3 has no native sidecars: the watch sidecar runs as a
-        # container of the pod (as in test_deploy.play).
-        for c in [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]:
-            spec["initContainers"].remove(c)
-            del c["restartPolicy"]
-            spec["containers"].append(c)
         gateway = spec["containers"][0]
         assert gateway["name"] == "gateway"
-        for c in spec.get("initContainers", []) + spec["containers"]:
-            c["image"] = (GATEWAY_IMAGE if c is gateway else
-                          SWEEPER_IMAGE if "openclaw-lock-sweeper" in c["image"] else STANDIN_IMAGE)
-            c.pop("ports", None)
-            # Probes need a kubelet; the test asks /readyz itself.
-            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-                c.pop(probe, None)
-            for e in c.get("env", []):
-                if "valueFrom" in e:
-                    del e["valueFrom"]
-                    e["value"] = "test"
         # The pod's emptyDir /tmp: Kubernetes makes it world-writable; podman
         # 4.3 makes it root's 0755, where OpenClaw (uid 1000) cannot keep its
         # tmp/openclaw-1000 and refuses to start. A directory of this pod's
@@ -161,7 +144,6 @@ def pod_yaml(manifests, pod, hostname, tools, tmp_path):
                                   ("real-tests", tools, "/opt/tests")]:
             spec["volumes"].append({"name": name, "hostPath": {"path": str(path), "type": "Directory"}})
             gateway["volumeMounts"].append({"name": name, "mountPath": mount, "readOnly": True})
-        claim = next(v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v)
     path = tmp_path / f"play-{pod}.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     return path, claim
