@@ -104,6 +104,53 @@ fn sweeps_a_realistic_state_dir() {
     );
 }
 
+/// A sweep leaves every access time as it found it (`O_NOATIME`): reading
+/// the locks and listing their directories writes nothing to the volume but
+/// the removals. Each access time is set an hour before its change time, so
+/// the kernel's `relatime` would otherwise update it on the first read.
+#[test]
+fn reads_without_touching_access_times() {
+    use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    realistic(s);
+    let read = [
+        "locks",
+        "locks/oauth-refresh",
+        "locks/a/b/c",
+        "agents",
+        "agents/work/agent",
+        "agents/main/agent",
+        "agents/work/agent/auth-profiles.json.lock",
+    ];
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    };
+    let atime = |p: &str| fs::metadata(s.join(p)).unwrap().accessed().unwrap();
+    let mut before = Vec::new();
+    for p in read {
+        let modified = fs::metadata(s.join(p)).unwrap().modified().unwrap();
+        let times = Timestamps {
+            last_access: Timespec {
+                tv_sec: secs(modified) - 3600,
+                tv_nsec: 0,
+            },
+            last_modification: Timespec {
+                tv_sec: secs(modified),
+                tv_nsec: 0,
+            },
+        };
+        rustix::fs::utimensat(CWD, s.join(p), &times, AtFlags::empty()).unwrap();
+        before.push(atime(p));
+    }
+    let run = sweep(s, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!exists(s.join("agents/main/agent/auth-profiles.json.lock")));
+    for (p, was) in read.iter().zip(before) {
+        assert_eq!(atime(p), was, "{p}: its access time changed");
+    }
+}
+
 /// Past the first 16 removals the descriptors of removed locks are closed
 /// on a second thread: every stale lock still goes, and nothing else.
 #[test]

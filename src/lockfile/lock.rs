@@ -62,24 +62,11 @@ pub fn read_candidate(dir: BorrowedFd, name: &CStr, kind: FileType) -> Result<Ca
     }
     // O_NONBLOCK and O_NOCTTY in case the entry was swapped for a FIFO or a
     // terminal after it was listed; O_NOFOLLOW in case it became a symlink.
-    // O_NOATIME: reading a lock need not journal an access-time update of
-    // its inode. Only the file's owner (or CAP_FOWNER) may ask: after the
-    // first EPERM, files are opened without it.
-    static NOATIME: AtomicBool = AtomicBool::new(true);
     let flags =
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let open = |flags| rustix::fs::openat(dir, name, flags, Mode::empty());
-    let opened = if NOATIME.load(Ordering::Relaxed) {
-        match open(flags | OFlags::NOATIME) {
-            Err(Errno::PERM) => {
-                NOATIME.store(false, Ordering::Relaxed);
-                open(flags)
-            }
-            other => other,
-        }
-    } else {
-        open(flags)
-    };
+    let opened = open_noatime(flags, |flags| {
+        rustix::fs::openat(dir, name, flags, Mode::empty())
+    });
     let fd = match opened {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Candidate::Vanished),
@@ -133,12 +120,36 @@ pub fn held(fd: BorrowedFd) -> bool {
     }
 }
 
+/// Opens with `O_NOATIME`: reading a lock or listing a directory need not
+/// journal an access-time update of its inode, a write to the user's volume.
+/// Only the inode's owner (or CAP_FOWNER) may ask: after the first EPERM,
+/// everything is opened without it.
+pub fn open_noatime(
+    flags: OFlags,
+    open: impl Fn(OFlags) -> Result<OwnedFd, Errno>,
+) -> Result<OwnedFd, Errno> {
+    static NOATIME: AtomicBool = AtomicBool::new(true);
+    if !NOATIME.load(Ordering::Relaxed) {
+        return open(flags);
+    }
+    match open(flags | OFlags::NOATIME) {
+        Err(Errno::PERM) => {
+            NOATIME.store(false, Ordering::Relaxed);
+            open(flags)
+        }
+        other => other,
+    }
+}
+
 /// Opens a directory candidate (never through a symlink) and tells whether
 /// it holds anything: OpenClaw's reclaim guards and proper-lockfile's
 /// directory locks are empty, anything else in one is not ours to judge.
 fn read_directory(dir: BorrowedFd, name: &CStr) -> Result<Candidate, Errno> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+    let opened = open_noatime(flags, |flags| {
+        rustix::fs::openat(dir, name, flags, Mode::empty())
+    });
+    let fd = match opened {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Candidate::Vanished),
         Err(Errno::LOOP) => return Ok(Candidate::NotRegular("symlink")),

@@ -31,6 +31,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, ResolveFlags, SeekFrom
 use rustix::io::Errno;
 
 use crate::error::Error;
+use crate::lockfile::lock::open_noatime;
 use crate::lockfile::remove::TEMP_PREFIX;
 use crate::operator::config::{Pattern, Segment};
 
@@ -152,13 +153,9 @@ fn reopen(root: &OwnedFd, closed: &Closed) -> Result<OwnedFd, Errno> {
         {
             let from = dir.as_ref().map_or(root.as_fd(), |d| d.as_fd());
             let path = CString::new(std::mem::take(&mut chunk)).map_err(|_| Errno::INVAL)?;
-            dir = Some(rustix::fs::openat2(
-                from,
-                &path,
-                DIR_FLAGS,
-                Mode::empty(),
-                BENEATH,
-            )?);
+            dir = Some(open_noatime(DIR_FLAGS, |flags| {
+                rustix::fs::openat2(from, &path, flags, Mode::empty(), BENEATH)
+            })?);
         }
         if !component.is_empty() {
             if !chunk.is_empty() {
@@ -342,7 +339,10 @@ fn open_pending(
     if !name.contains(&b'/') {
         return open_dir(parent.as_fd(), &pending.name, &pending.rel, visit);
     }
-    match rustix::fs::openat2(parent, &pending.name, DIR_FLAGS, Mode::empty(), BENEATH) {
+    let opened = open_noatime(DIR_FLAGS, |flags| {
+        rustix::fs::openat2(parent, &pending.name, flags, Mode::empty(), BENEATH)
+    });
+    match opened {
         Ok(fd) => return Some(fd),
         Err(Errno::NOENT) => return None,
         Err(_) => {}
@@ -375,7 +375,9 @@ fn open_dir(
     rel: &Path,
     visit: &mut impl FnMut(Event<'_>),
 ) -> Option<OwnedFd> {
-    match rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty()) {
+    match open_noatime(DIR_FLAGS, |flags| {
+        rustix::fs::openat(parent, name, flags, Mode::empty())
+    }) {
         Ok(fd) => Some(fd),
         // Removed since it was listed, or a literal segment that does not exist.
         Err(Errno::NOENT) => None,
