@@ -1,15 +1,20 @@
 """The real OpenClaw gateway (`openclaw gateway run` of the pinned 2026.9.6,
-Node 26) in the shipped pod layouts, played by podman: killed while it holds
-OpenClaw's OAuth refresh lock, restarted the way the runtime would, and timed
-to a gateway that is ready (GET /readyz says `"ready": true`) *and* whose
-OAuth refresh lock OpenClaw's own code can take again in the new container.
+Node 26) in the shipped pod layouts, played by podman: SIGKILLed at one point
+of its life (gateway/kill-point.mjs: holding OpenClaw's OAuth refresh lock,
+in a usage refresh, or in its own start just after it wrote its owner lease;
+gateway/plugin-lease.mjs: while a process beside it holds the plugin
+lifecycle lease), restarted the way the runtime would,
+and timed to a gateway that is ready (GET /readyz says `"ready": true`)
+*and* whose OAuth refresh lock OpenClaw's own code can take again in the new
+container (after a usage kill, its usage refresh lock too).
 
 Each cell prints one line,
-`RECOVERY mode=<none|init|wrap|watch> restart=<in-place|new-pod|new-pod-pinned> kill=oauth ready_s=<s|never>`,
-which bench/recovery.sh turns into the README's recovery table. CI runs the
-cells the issue names (init and wrap, in place and in a new pod) and the
-Helm chart's render (wrap); RECOVERY_MATRIX=full (bench/recovery.sh) runs
-every mode and restart kind.
+`RECOVERY mode=<none|init|wrap|watch> restart=<in-place|new-pod|new-pod-pinned> kill=<oauth|usage|plugin|start> ready_s=<s|never>`,
+which bench/recovery.sh turns into the recovery tables. CI runs init and
+wrap, in place and in a new pod, killed in an OAuth refresh, the Helm
+chart's render (wrap) the same way, and wrap killed in its start and in a
+usage refresh; RECOVERY_MATRIX=full (bench/recovery.sh) runs every mode,
+restart kind and kill point.
 
 Adapted for podman with no registry: the gateway's image is built here from
 Debian's busybox and the libraries Node links; Node and OpenClaw's package,
@@ -36,16 +41,21 @@ GATEWAY_IMAGE = "localhost/openclaw-gateway-real:test"
 # the weekly workflow sets the newest.
 VERSION = os.environ.get("OPENCLAW_GATEWAY_VERSION", "2026.9.6")
 # Past this, a cell's gateway counts as never recovered: a little over the
-# 300 s an unreleased gateway-owner lease of another host stands in 9.6, so
-# a wait for that expiry still shows as a figure.
-BOUND_S = 330
+# 300 s an unreleased lease of 9.6 stands (gateway-owner from another host,
+# plugin lifecycle), so a wait for that expiry still shows as a figure. A
+# usage refresh lock has no expiry (OpenClaw's only rule: its pid is dead,
+# and pid 1 never is): two minutes show it.
+BOUND_S = {"usage": 120}
+DEFAULT_BOUND_S = 330
 STATE = "/home/node/.openclaw"
 FULL = os.environ.get("RECOVERY_MATRIX") == "full"
+RESTARTS = ("in-place", "new-pod", "new-pod-pinned")
 # helm-wrap: the chart's own render in its default mode (not a column of the
-# README's table, which is by mode).
-CI_CELLS = [(m, r) for m in ("init", "wrap", "helm-wrap") for r in ("in-place", "new-pod")]
-ALL_CELLS = [(m, r) for m in ("none", "init", "wrap", "watch", "helm-wrap")
-             for r in ("in-place", "new-pod", "new-pod-pinned")]
+# tables, which are by mode), killed in an OAuth refresh.
+CI_CELLS = [(m, r, "oauth") for m in ("init", "wrap", "helm-wrap") for r in ("in-place", "new-pod")] + [
+    ("wrap", "new-pod", "start"), ("wrap", "in-place", "usage")]
+ALL_CELLS = [(m, r, k) for k in ("oauth", "usage", "plugin", "start") for m in ("none", "init", "wrap", "watch")
+             for r in RESTARTS] + [("helm-wrap", r, "oauth") for r in RESTARTS]
 
 
 def cache():
@@ -139,7 +149,7 @@ def pod_yaml(manifests, pod, hostname, tools, tmp_path):
         os.chown(cache_dir, 1000, 1000)
         spec["volumes"].append({"name": "home-cache", "hostPath": {"path": str(cache_dir), "type": "Directory"}})
         gateway["volumeMounts"].append({"name": "home-cache", "mountPath": "/home/node/.cache"})
-        gateway.setdefault("env", []).append({"name": "NODE_OPTIONS", "value": "--import=/opt/tests/oauth-kill-point.mjs"})
+        gateway.setdefault("env", []).append({"name": "NODE_OPTIONS", "value": "--import=/opt/tests/kill-point.mjs"})
         for name, path, mount in [("real-node", node, "/opt/node"), ("real-openclaw", cli, "/opt/openclaw"),
                                   ("real-tests", tools, "/opt/tests")]:
             spec["volumes"].append({"name": name, "hostPath": {"path": str(path), "type": "Directory"}})
@@ -187,13 +197,40 @@ def can_refresh(target):
         return False
 
 
-def wait_recovered(since, target, bound):
+def can_refresh_usage():
+    """OpenClaw's own acquire of agent main's usage refresh lock (released
+    at once), from a process of the gateway's container."""
+    try:
+        r = in_gateway("env", "RELEASE=1", "node", "/opt/tests/rows.mjs", "/opt/openclaw", "usage", timeout=60)
+        return json.loads(r.stdout.strip().splitlines()[-1])["usage"]["acquired"] is True
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError, KeyError):
+        return False
+
+
+PLUGIN_LEASE_FREE = """
+import { loadDistFunction } from "/opt/tests/lockapi.mjs";
+const { fn } = await loadDistFunction("/opt/openclaw", "withPluginLifecycleLease");
+try { await fn({ waitMs: 0 }, async () => {}); console.log("free"); } catch (err) { console.log("held"); }
+process.exit(0);
+"""
+
+
+def plugin_lease():
+    """Whether a plugin operation could take the lifecycle lease now
+    (OpenClaw's own withPluginLifecycleLease, not waiting): held or free."""
+    r = in_gateway("node", "--input-type=module", "-e", PLUGIN_LEASE_FREE, timeout=60)
+    return (r.stdout.strip().splitlines() or ["unknown"])[-1]
+
+
+def wait_recovered(since, target, bound, usage=False):
     """Seconds from `since` to a gateway that is ready and whose OAuth lock
-    can be taken; None past `bound`."""
+    (with `usage`, its usage refresh lock too) can be taken; None past
+    `bound`."""
     body = None
     while time.monotonic() - since < bound:
         body = ready_body()
-        if isinstance(body, dict) and body.get("ready") is True and (target is None or can_refresh(target)):
+        if (isinstance(body, dict) and body.get("ready") is True and (target is None or can_refresh(target))
+                and (not usage or can_refresh_usage())):
             return round(time.monotonic() - since, 1)
         time.sleep(0.5)
     return None
@@ -203,16 +240,37 @@ def gateway_pid():
     return int(run("podman", "inspect", "--format", "{{.State.Pid}}", gateway_name()).stdout)
 
 
-def recovery(mode, restart, tmp_path):
-    """Plays the mode's pod, kills its gateway while it holds the OAuth
-    refresh lock, restarts it as `restart` says; returns (first start s,
-    recovery s or None, what the kill left)."""
+def reach(tmp, point, bound=180):
+    """Waits for the gateway to say (in its /tmp, `tmp` here) that it holds
+    what `point` names; returns what it said."""
+    held = tmp / f"kill-point-{point}.held"
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if held.exists() and held.read_text().endswith("\n"):
+            return json.loads(held.read_text())
+        time.sleep(0.05)
+    return None
+
+
+def trigger(tmp, point):
+    """The kill point's trigger, in the pod's /tmp, the gateway's (uid 1000)
+    to remove (the directory is sticky)."""
+    t = tmp / f"kill-point-{point}"
+    t.touch()
+    os.chown(t, 1000, 1000)
+
+
+def recovery(mode, restart, kill, tmp_path):
+    """Plays the mode's pod, kills its gateway at `kill`, restarts it as
+    `restart` says; returns (first start s, recovery s or None, what the
+    gateway held when killed)."""
     cli, _ = cache()
     tools = tmp_path / "tools"
     tools.mkdir()
-    for f in ["lockapi.mjs", "acquire.mjs"]:
+    for f in ["lockapi.mjs", "acquire.mjs", "rows.mjs"]:
         shutil.copy(ROOT / "tests/openclaw" / f, tools / f)
-    shutil.copy(pathlib.Path(__file__).parent / "gateway" / "oauth-kill-point.mjs", tools)
+    for f in ["kill-point.mjs", "plugin-lease.mjs"]:
+        shutil.copy(pathlib.Path(__file__).parent / "gateway" / f, tools)
     manifests = manifests_for(mode, tmp_path)
     first, claim = pod_yaml(manifests, "a", "openclaw-a", tools, tmp_path)
     # A new pod: a new /tmp, and a new hostname unless it is pinned.
@@ -229,14 +287,22 @@ def recovery(mode, restart, tmp_path):
         run("podman", "kube", "play", "--network", "none", first)
         first_s = wait_recovered(started, None, 180)
         assert first_s is not None, f"the real gateway never got ready:\n{logs()}"
-        in_gateway("touch", "/tmp/kill-point-oauth")
-        held = None
-        deadline = time.monotonic() + 60
-        while held is None and time.monotonic() < deadline:
-            r = in_gateway("cat", "/tmp/kill-point-oauth.held")
-            held = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
-            time.sleep(0.2)
-        assert held and held["ok"] and held["pid"] == 1, f"the gateway (pid 1) took its OAuth refresh lock: {held}"
+        tmp = tmp_path / "tmp-a"
+        if kill == "plugin":
+            # Beside the gateway, in its container, as `openclaw plugins
+            # install` run there holds it: killed with the container's pid 1.
+            run("podman", "exec", "-d", gateway_name(), "node", "/opt/tests/plugin-lease.mjs")
+        else:
+            trigger(tmp, kill)
+        if kill == "start":
+            # A start to kill: the running gateway is killed first (leaving
+            # its own lease) and restarted in place by the runtime.
+            os.kill(gateway_pid(), signal.SIGKILL)
+        held = reach(tmp, kill)
+        assert held and held["ok"] and (held["pid"] == 1 or kill == "plugin"), \
+            f"the gateway (pid 1) reached kill point {kill}: {held}\n{logs()}"
+        if kill == "start":
+            assert ready_body() is None or ready_body().get("ready") is not True, "killed in its start, not ready"
         os.kill(gateway_pid(), signal.SIGKILL)
         killed = time.monotonic()
         if restart != "in-place":
@@ -244,7 +310,10 @@ def recovery(mode, restart, tmp_path):
             # /tmp with it, the volume stays; the new pod is played anew.
             run("podman", "kube", "play", "--down", first)
             run("podman", "kube", "play", "--network", "none", second)
-        return first_s, wait_recovered(killed, held["target"], BOUND_S), held
+        ready_s = wait_recovered(killed, held["target"], BOUND_S.get(kill, DEFAULT_BOUND_S), usage=kill == "usage")
+        if kill == "plugin":
+            held["lease_after"] = plugin_lease()
+        return first_s, ready_s, held
     finally:
         run("podman", "kube", "play", "--down", second, check=False)
         run("podman", "volume", "rm", "-f", claim, check=False)
@@ -260,11 +329,12 @@ def logs():
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("mode,restart", ALL_CELLS if FULL else CI_CELLS)
-def test_the_real_gateway_recovers_from_a_kill_during_an_oauth_refresh(images, gateway_image, tmp_path, mode, restart):
-    first_s, ready_s, held = recovery(mode, restart, tmp_path)
-    print(f"\nRECOVERY mode={mode} restart={restart} kill=oauth ready_s={ready_s if ready_s is not None else 'never'}"
-          f" first_start_s={first_s} version={VERSION}")
+@pytest.mark.parametrize("mode,restart,kill", ALL_CELLS if FULL else CI_CELLS)
+def test_the_real_gateway_recovers_from_a_kill(images, gateway_image, tmp_path, mode, restart, kill):
+    first_s, ready_s, held = recovery(mode, restart, kill, tmp_path)
+    extra = f" plugin_lease_after={held['lease_after']}" if "lease_after" in held else ""
+    print(f"\nRECOVERY mode={mode} restart={restart} kill={kill} ready_s={ready_s if ready_s is not None else 'never'}"
+          f" first_start_s={first_s} version={VERSION}{extra}")
     if mode in ("wrap", "watch", "helm-wrap") or (mode == "init" and restart != "in-place"):
         # The sweep runs before this start: ready and refreshing within the
         # gateway's own start plus one sweep (the runtime's restart and
