@@ -37,6 +37,7 @@ import argparse
 import os
 import pathlib
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -271,7 +272,18 @@ def loadavg():
     return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
 
 
-def render(rows, load_before, load_after, command):
+def paired(ours, theirs, seed=35):
+    """The CPU difference of two contenders, run by run (each run of one
+    beside the same run of the other, interleaved): its median, a 95%
+    bootstrap interval of that median, and in how many runs ours was lower.
+    A gap smaller than the run-to-run spread shows as an interval around 0."""
+    d = [a - b for a, b in zip(ours["cpu"], theirs["cpu"])]
+    rng = random.Random(seed)
+    boots = sorted(statistics.median(rng.choices(d, k=len(d))) for _ in range(2000))
+    return statistics.median(d), boots[50], boots[1949], sum(x < 0 for x in d), len(d)
+
+
+def render(rows, load_before, load_after, command, extra_names=()):
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
                          capture_output=True, text=True).stdout.strip()
     # The mount options matter: with `discard`, freeing a removed file's
@@ -320,6 +332,12 @@ def render(rows, load_before, load_after, command):
     if all("instr" in r for _, _, _, _, results in rows for r in results.values()):
         summary += [""] + table("tree, M user-space instructions (callgrind)",
                                 lambda r: f"{r['instr'] / 1e6:.2f}", " / ")
+    for name in extra_names:
+        summary += ["", f"| tree | sweeper CPU - {name} CPU, ms, median of runs | 95% interval | sweeper lower |",
+                    "|---|---:|---:|---:|"]
+        for title, _, _, _, results in rows:
+            med, lo, hi, lower, n = paired(results["sweeper"], results[name])
+            summary.append(f"| {title} | {med:+.2f} | {lo:+.2f} .. {hi:+.2f} | {lower} of {n} runs |")
     runs = ", ".join(f"{n} on the {title.split(' (')[0]}" for title, _, _, n, _ in rows)
     summary += ["", "Each cell: CPU ms (user+sys of the process tree) / wall ms, medians of interleaved runs "
                 f"({runs}). User-space instructions, method and findings: "
@@ -348,7 +366,7 @@ def main():
         shutil.copy2(BIN, tmp / "openclaw-lock-sweeper")
         for key in args.shapes.split(","):
             rows.append(run_shape(key, tmp, args, extra))
-    full, summary = render(rows, load_before, loadavg(), command)
+    full, summary = render(rows, load_before, loadavg(), command, [name for name, _ in extra])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.md").write_text(full)
     (args.out / "summary.md").write_text(summary)
