@@ -85,6 +85,19 @@ fn prose(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
+/// Whether `header` is the table header bench/recovery.sh writes for the
+/// kill point `kill`: its header template with that point's words.
+fn is_scripts_header(header: &str, script: &str, kill: &str) -> bool {
+    let Some(what) = header
+        .strip_prefix("| restart after a kill ")
+        .and_then(|rest| rest.split(" |").next())
+    else {
+        return false;
+    };
+    script.contains(&format!("(\"{kill}\", \"{what}\","))
+        && script.contains(&header.replace(what, "{what}"))
+}
+
 const RECOVERY_BEGIN: &str = "<!-- recovery-table: bash bench/recovery.sh -->";
 const RECOVERY_END: &str = "<!-- /recovery-table -->";
 
@@ -106,8 +119,8 @@ fn the_recovery_table_is_bench_recovery_shs_output() {
         "a header, a rule, three restart kinds, a note:\n{block}"
     );
     assert!(
-        script.contains(lines[0]),
-        "the header is the script's: {}",
+        is_scripts_header(lines[0], &script, "oauth"),
+        "the header is the script's, for a kill in an OAuth refresh: {}",
         lines[0]
     );
     assert!(
@@ -132,6 +145,50 @@ fn the_recovery_table_is_bench_recovery_shs_output() {
             "wrap recovers: {row}"
         );
     }
+}
+
+/// docs/recovery.md's matrix is bench/recovery.sh's output: a table per kill
+/// point the script names, each cell a figure it printed or `never`, and the
+/// wrapper recovering in every row of every table.
+#[test]
+fn the_recovery_matrix_is_bench_recovery_shs_output() {
+    let text = read("docs/recovery.md");
+    let block = text
+        .split_once(RECOVERY_BEGIN)
+        .and_then(|(_, rest)| rest.split_once(RECOVERY_END))
+        .expect("docs/recovery.md has the recovery-table markers")
+        .0;
+    let script = read("bench/recovery.sh");
+    let headers: Vec<&str> = block
+        .lines()
+        .filter(|l| l.starts_with("| restart after a kill "))
+        .collect();
+    assert_eq!(headers.len(), 4, "one table per kill point:\n{block}");
+    for (header, kill) in headers.iter().zip(["oauth", "usage", "plugin", "start"]) {
+        assert!(
+            is_scripts_header(header, &script, kill),
+            "the script's table for a kill at {kill}: {header}"
+        );
+    }
+    let rows: Vec<&str> = block
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| restart after"))
+        .collect();
+    assert_eq!(rows.len(), 12, "three restart kinds per kill point");
+    for row in rows {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        for cell in &cells[1..] {
+            let figure = cell
+                .strip_suffix(" s")
+                .is_some_and(|n| n.parse::<f64>().is_ok());
+            assert!(figure || *cell == "never", "measured, not typed: {row}");
+        }
+        assert!(cells[3].ends_with(" s"), "wrap recovers: {row}");
+    }
+    assert!(
+        block.trim_end().ends_with("By `bash bench/recovery.sh`."),
+        "{block}"
+    );
 }
 
 fn cargo_version() -> String {

@@ -14,7 +14,8 @@ which bench/recovery.sh turns into the recovery tables. CI runs init and
 wrap, in place and in a new pod, killed in an OAuth refresh, the Helm
 chart's render (wrap) the same way, and wrap killed in its start and in a
 usage refresh; RECOVERY_MATRIX=full (bench/recovery.sh) runs every mode,
-restart kind and kill point.
+restart kind and kill point. deploy/compose (wrap) is run the same way,
+in CI, killed in an OAuth refresh.
 
 Adapted for podman with no registry: the gateway's image is built here from
 Debian's busybox and the libraries Node links; Node and OpenClaw's package,
@@ -27,6 +28,7 @@ their securityContext. Env: OPENCLAW_REAL_CACHE, SWEEPER_STATIC_BIN.
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -34,7 +36,8 @@ import time
 
 import pytest
 import yaml
-from test_deploy import ENV, ROOT, for_podman, helm_values, images, kustomize, render, run  # noqa: F401
+from test_deploy import (ENV, ROOT, compose_state, for_podman, helm_values, images, kustomize,  # noqa: F401
+                         podman_socket, render, run)
 
 GATEWAY_IMAGE = "localhost/openclaw-gateway-real:test"
 # The release whose whole package install.sh installed (OPENCLAW_CLI_VERSIONS);
@@ -160,10 +163,11 @@ def pod_yaml(manifests, pod, hostname, tools, tmp_path):
 
 
 def gateway_name():
-    """The gateway container of the one pod playing (podman names it
-    POD-CONTAINER; the pod's name differs between podman releases)."""
+    """The gateway container of the one pod or compose project playing
+    (podman names it POD-gateway, the pod's name differing between podman
+    releases; compose v2 PROJECT-openclaw-gateway-1)."""
     names = run("podman", "ps", "--format", "{{.Names}}").stdout.split()
-    found = [n for n in names if n.endswith("-gateway")]
+    found = [n for n in names if re.search(r"-gateway(-1)?$", n)]
     return found[0] if len(found) == 1 else None
 
 
@@ -260,17 +264,24 @@ def trigger(tmp, point):
     os.chown(t, 1000, 1000)
 
 
-def recovery(mode, restart, kill, tmp_path):
-    """Plays the mode's pod, kills its gateway at `kill`, restarts it as
-    `restart` says; returns (first start s, recovery s or None, what the
-    gateway held when killed)."""
-    cli, _ = cache()
+def tools_dir(tmp_path):
+    """What the gateway's container gets at /opt/tests: OpenClaw's lock API
+    as the tests call it, and the kill points."""
     tools = tmp_path / "tools"
     tools.mkdir()
     for f in ["lockapi.mjs", "acquire.mjs", "rows.mjs"]:
         shutil.copy(ROOT / "tests/openclaw" / f, tools / f)
     for f in ["kill-point.mjs", "plugin-lease.mjs"]:
         shutil.copy(pathlib.Path(__file__).parent / "gateway" / f, tools)
+    return tools
+
+
+def recovery(mode, restart, kill, tmp_path):
+    """Plays the mode's pod, kills its gateway at `kill`, restarts it as
+    `restart` says; returns (first start s, recovery s or None, what the
+    gateway held when killed)."""
+    cli, _ = cache()
+    tools = tools_dir(tmp_path)
     manifests = manifests_for(mode, tmp_path)
     first, claim = pod_yaml(manifests, "a", "openclaw-a", tools, tmp_path)
     # A new pod: a new /tmp, and a new hostname unless it is pinned.
@@ -302,7 +313,8 @@ def recovery(mode, restart, kill, tmp_path):
         assert held and held["ok"] and (held["pid"] == 1 or kill == "plugin"), \
             f"the gateway (pid 1) reached kill point {kill}: {held}\n{logs()}"
         if kill == "start":
-            assert ready_body() is None or ready_body().get("ready") is not True, "killed in its start, not ready"
+            body = ready_body()
+            assert not (isinstance(body, dict) and body.get("ready") is True), f"killed in its start, not ready: {body}"
         os.kill(gateway_pid(), signal.SIGKILL)
         killed = time.monotonic()
         if restart != "in-place":
@@ -321,7 +333,7 @@ def recovery(mode, restart, kill, tmp_path):
 
 def logs():
     names = run("podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
-    gateways = [line.split()[0] for line in names.splitlines() if line.split()[0].endswith("-gateway")]
+    gateways = [line.split()[0] for line in names.splitlines() if re.search(r"-gateway(-1)?$", line.split()[0])]
     out = [names]
     for name in gateways:
         r = run("podman", "logs", "--tail", "40", name, check=False)
@@ -340,3 +352,55 @@ def test_the_real_gateway_recovers_from_a_kill(images, gateway_image, tmp_path, 
         # gateway's own start plus one sweep (the runtime's restart and
         # podman's play come on top; a minute covers them here).
         assert ready_s is not None and ready_s <= first_s + 60, (first_s, ready_s, held)
+
+
+def held_in_gateway(point, bound=60):
+    """What the gateway says it holds at `point`, read in its container."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        r = in_gateway("cat", f"/tmp/kill-point-{point}.held")
+        if r.returncode == 0 and r.stdout.endswith("\n"):
+            return json.loads(r.stdout)
+        time.sleep(0.2)
+    return None
+
+
+@pytest.mark.parametrize("restart", ["in-place", "new-container"])
+def test_the_real_gateway_under_compose_recovers_from_a_kill(images, gateway_image, tmp_path, podman_socket, restart):
+    """deploy/compose with docker-compose.wrap.yml, under Compose v2: the real
+    gateway (under the file's `init: true`, the init's child, not pid 1),
+    killed in an OAuth refresh as the OOM killer would kill it, then
+    restarted by the file's own `restart: unless-stopped` (in place: same
+    container, hostname and /tmp) or recreated (`up --force-recreate`: a new
+    container, hostname and /tmp)."""
+    cli, node = cache()
+    state, env = compose_state(tmp_path, podman_socket)
+    (state / "openclaw.json").write_text('{"gateway": {"mode": "local", "bind": "lan", "port": 18789}}\n')
+    for p in [state, state / "workspace", state / "openclaw.json"]:
+        os.chown(p, 1000, 1000)
+    env.update(REAL_NODE=str(node), REAL_OPENCLAW=str(cli), REAL_TESTS=str(tools_dir(tmp_path)))
+    compose = os.environ["COMPOSE_V2_BIN"]
+    files = ["-p", f"ocreal{restart.replace('-', '')}", "-f", ROOT / "deploy/compose/docker-compose.yml",
+             "-f", ROOT / "deploy/compose/docker-compose.wrap.yml",
+             "-f", pathlib.Path(__file__).parent / "gateway" / "compose.real.yml"]
+    try:
+        started = time.monotonic()
+        run(compose, *files, "up", "-d", env=env, timeout=300)
+        first_s = wait_recovered(started, None, 180)
+        assert first_s is not None, f"the real gateway never got ready:\n{logs()}"
+        in_gateway("touch", "/tmp/kill-point-oauth")
+        held = held_in_gateway("oauth")
+        assert held and held["ok"] and held["pid"] != 1, f"the gateway, the init's child, took its OAuth lock: {held}"
+        # The gateway itself, as the OOM killer picks it: the init's child.
+        init = gateway_pid()
+        (child,) = pathlib.Path(f"/proc/{init}/task/{init}/children").read_text().split()
+        os.kill(int(child), signal.SIGKILL)
+        killed = time.monotonic()
+        if restart == "new-container":
+            run(compose, *files, "up", "-d", "--force-recreate", "--no-deps", "openclaw-gateway", env=env, timeout=300)
+        ready_s = wait_recovered(killed, held["target"], DEFAULT_BOUND_S)
+        print(f"\nRECOVERY mode=compose-wrap restart={restart} kill=oauth ready_s="
+              f"{ready_s if ready_s is not None else 'never'} first_start_s={first_s} version={VERSION}")
+        assert ready_s is not None and ready_s <= first_s + 60, (first_s, ready_s, held)
+    finally:
+        run(compose, *files, "down", "-v", env=env, check=False, timeout=300)

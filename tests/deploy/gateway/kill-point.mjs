@@ -1,5 +1,6 @@
 // Loaded into the real gateway with NODE_OPTIONS=--import (pid 1 of its
-// container, as in any pod). A trigger file /tmp/kill-point-<point> makes the
+// container, as in any pod; under compose's `init: true`, the init's child).
+// A trigger file /tmp/kill-point-<point> makes the
 // gateway process reach one point of its life through OpenClaw's own code and
 // say so in /tmp/kill-point-<point>.held ({ok, pid, target, ...}); the test
 // then SIGKILLs it there, and what the kill leaves is what OpenClaw wrote.
@@ -13,11 +14,15 @@
 //           (prepareSessionCostUsageRefreshLock: a row in the agent's
 //           database), as a usage refresh in flight does;
 //   start   read when this gateway starts: it freezes the start the moment
-//           the gateway has written its own gateway-owner lease row (pid 1
-//           and this process's start time), before it is ready.
+//           the gateway has written its own gateway-owner lease row (its pid
+//           and start time), before it is ready.
 // `target` is always the OAuth refresh lock's path, which the test takes
 // again to time the recovery. As pid 1 the process cannot kill itself (the
 // kernel ignores it): the test kills it from outside.
+// NODE_OPTIONS reaches every node of the container, the test's `podman exec`
+// probes too: only the gateway (`node <OpenClaw's entry> gateway ...`)
+// reaches a point.
+const isGateway = process.argv[2] === "gateway";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { freezeOrDie, loadDistFunction, loadFileLock, SHORT_BUDGET } from "/opt/tests/lockapi.mjs";
@@ -51,10 +56,9 @@ function startTime() {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
 }
 
-// The gateway-owner row this process wrote, if it has: pid 1 and this
-// process's start time (a row of the gateway killed before it names pid 1
-// too). Read with node:sqlite, read-only, as any reader of OpenClaw's
-// database does.
+// The gateway-owner row this process wrote, if it has: its pid and start
+// time (a row of the gateway killed before it names the same pid). Read
+// with node:sqlite, read-only, as any reader of OpenClaw's database does.
 async function ownLeaseRow(started) {
   const { DatabaseSync } = await import("node:sqlite");
   const database = path.join(process.env.OPENCLAW_STATE_DIR ?? `${process.env.HOME}/.openclaw`, "state", "openclaw.sqlite");
@@ -64,7 +68,7 @@ async function ownLeaseRow(started) {
     const r = db.prepare("SELECT payload_json, created_at FROM state_leases WHERE scope = 'gateway-owner' AND lease_key = 'global'").get();
     if (!r) return null;
     const owner = JSON.parse(r.payload_json).owner;
-    return owner?.pid === 1 && owner.startedAt === started ? { host: owner.host, createdAt: Number(r.created_at) } : null;
+    return owner?.pid === process.pid && owner.startedAt === started ? { host: owner.host, createdAt: Number(r.created_at) } : null;
   } catch {
     return null; // not created yet, or its schema not yet in place
   } finally {
@@ -72,7 +76,7 @@ async function ownLeaseRow(started) {
   }
 }
 
-if (process.pid === 1) {
+if (isGateway) {
   if (existsSync(trigger("start"))) {
     rmSync(trigger("start"), { force: true });
     const started = startTime();
@@ -89,8 +93,6 @@ if (process.pid === 1) {
       busy = false;
     }, 20);
   }
-  // NODE_OPTIONS reaches every node of the container, the test's `podman
-  // exec` probes too: only the gateway, pid 1, reaches a point.
   const timer = setInterval(async () => {
     const point = Object.keys(hold).find((p) => existsSync(trigger(p)));
     if (!point) return;
