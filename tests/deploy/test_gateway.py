@@ -214,14 +214,16 @@ def can_refresh_usage():
 PLUGIN_LEASE_FREE = """
 import { loadDistFunction } from "/opt/tests/lockapi.mjs";
 const { fn } = await loadDistFunction("/opt/openclaw", "withPluginLifecycleLease");
-try { await fn({ waitMs: 0 }, async () => {}); console.log("free"); } catch (err) { console.log("held"); }
+try { await fn({ waitMs: 0 }, async () => {}); console.log("free"); }
+catch (err) { console.log(/ is held by /.test(String(err?.message)) ? "held" : "error"); }
 process.exit(0);
 """
 
 
 def plugin_lease():
     """Whether a plugin operation could take the lifecycle lease now
-    (OpenClaw's own withPluginLifecycleLease, not waiting): held or free."""
+    (OpenClaw's own withPluginLifecycleLease, not waiting): held, free, or
+    error (it failed for another reason)."""
     r = in_gateway("node", "--input-type=module", "-e", PLUGIN_LEASE_FREE, timeout=60)
     return (r.stdout.strip().splitlines() or ["unknown"])[-1]
 
