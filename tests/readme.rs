@@ -101,17 +101,34 @@ fn is_scripts_header(header: &str, script: &str, kill: &str) -> bool {
 const RECOVERY_BEGIN: &str = "<!-- recovery-table: bash bench/recovery.sh -->";
 const RECOVERY_END: &str = "<!-- /recovery-table -->";
 
+/// What bench/recovery.sh wrote between its markers in `text` (of `file`).
+fn recovery_block<'a>(text: &'a str, file: &str) -> &'a str {
+    text.split_once(RECOVERY_BEGIN)
+        .and_then(|(_, rest)| rest.split_once(RECOVERY_END))
+        .unwrap_or_else(|| panic!("{file} has the recovery-table markers"))
+        .0
+}
+
+/// A row of a recovery table, split into its cells, each after the first
+/// asserted to be a figure the script printed or `never`.
+fn measured_cells(row: &str) -> Vec<&str> {
+    let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+    for cell in &cells[1..] {
+        let figure = cell
+            .strip_suffix(" s")
+            .is_some_and(|n| n.parse::<f64>().is_ok());
+        assert!(figure || *cell == "never", "measured, not typed: {row}");
+    }
+    cells
+}
+
 /// The recovery table is bench/recovery.sh's output, whole: its header and
 /// note as the script writes them, each cell a figure it prints, every
 /// restart kind measured with the wrapper.
 #[test]
 fn the_recovery_table_is_bench_recovery_shs_output() {
     let text = readme();
-    let block = text
-        .split_once(RECOVERY_BEGIN)
-        .and_then(|(_, rest)| rest.split_once(RECOVERY_END))
-        .expect("README.md has the recovery-table markers")
-        .0;
+    let block = recovery_block(&text, "README.md");
     let script = read("bench/recovery.sh");
     let lines: Vec<&str> = block.trim().lines().collect();
     assert!(
@@ -129,17 +146,11 @@ fn the_recovery_table_is_bench_recovery_shs_output() {
         lines[6]
     );
     for row in &lines[2..5] {
-        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let cells = measured_cells(row);
         assert!(
             script.contains(&format!("\"{}\")", cells[0])),
             "a restart kind of the script: {row}"
         );
-        for cell in &cells[1..] {
-            let figure = cell
-                .strip_suffix(" s")
-                .is_some_and(|n| n.parse::<f64>().is_ok());
-            assert!(figure || *cell == "never", "measured, not typed: {row}");
-        }
         assert!(
             cells[3].ends_with(" s") && cells[4].ends_with(" s"),
             "wrap recovers: {row}"
@@ -153,11 +164,7 @@ fn the_recovery_table_is_bench_recovery_shs_output() {
 #[test]
 fn the_recovery_matrix_is_bench_recovery_shs_output() {
     let text = read("docs/recovery.md");
-    let block = text
-        .split_once(RECOVERY_BEGIN)
-        .and_then(|(_, rest)| rest.split_once(RECOVERY_END))
-        .expect("docs/recovery.md has the recovery-table markers")
-        .0;
+    let block = recovery_block(&text, "docs/recovery.md");
     let script = read("bench/recovery.sh");
     let headers: Vec<&str> = block
         .lines()
@@ -176,13 +183,7 @@ fn the_recovery_matrix_is_bench_recovery_shs_output() {
         .collect();
     assert_eq!(rows.len(), 12, "three restart kinds per kill point");
     for row in rows {
-        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-        for cell in &cells[1..] {
-            let figure = cell
-                .strip_suffix(" s")
-                .is_some_and(|n| n.parse::<f64>().is_ok());
-            assert!(figure || *cell == "never", "measured, not typed: {row}");
-        }
+        let cells = measured_cells(row);
         assert!(cells[3].ends_with(" s"), "wrap recovers: {row}");
     }
     assert!(
