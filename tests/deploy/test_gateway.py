@@ -246,24 +246,17 @@ def gateway_pid():
     return int(run("podman", "inspect", "--format", "{{.State.Pid}}", gateway_name()).stdout)
 
 
-def reach(tmp, point, bound=180):
-    """Waits for the gateway to say (in its /tmp, `tmp` here) that it holds
-    what `point` names; returns what it said."""
-    held = tmp / f"kill-point-{point}.held"
+def held_in_gateway(point, bound=180):
+    """What the gateway says it holds at `point` (kill-point.mjs,
+    plugin-lease.mjs), read in its container; None past `bound` (a start
+    to kill comes after a restart)."""
     deadline = time.monotonic() + bound
     while time.monotonic() < deadline:
-        if held.exists() and held.read_text().endswith("\n"):
-            return json.loads(held.read_text())
-        time.sleep(0.05)
+        r = in_gateway("cat", f"/tmp/kill-point-{point}.held")
+        if r.returncode == 0 and r.stdout.endswith("\n"):
+            return json.loads(r.stdout)
+        time.sleep(0.2)
     return None
-
-
-def trigger(tmp, point):
-    """The kill point's trigger, in the pod's /tmp, the gateway's (uid 1000)
-    to remove (the directory is sticky)."""
-    t = tmp / f"kill-point-{point}"
-    t.touch()
-    os.chown(t, 1000, 1000)
 
 
 def tools_dir(tmp_path):
@@ -300,18 +293,18 @@ def recovery(mode, restart, kill, tmp_path):
         run("podman", "kube", "play", "--network", "none", first)
         first_s = wait_recovered(started, None, 180)
         assert first_s is not None, f"the real gateway never got ready:\n{logs()}"
-        tmp = tmp_path / "tmp-a"
         if kill == "plugin":
             # Beside the gateway, in its container, as `openclaw plugins
             # install` run there holds it: killed with the container's pid 1.
             run("podman", "exec", "-d", gateway_name(), "node", "/opt/tests/plugin-lease.mjs")
         else:
-            trigger(tmp, kill)
+            # In the pod's /tmp, which a restart in place keeps.
+            in_gateway("touch", f"/tmp/kill-point-{kill}")
         if kill == "start":
             # A start to kill: the running gateway is killed first (leaving
             # its own lease) and restarted in place by the runtime.
             os.kill(gateway_pid(), signal.SIGKILL)
-        held = reach(tmp, kill)
+        held = held_in_gateway(kill)
         assert held and held["ok"] and (held["pid"] == 1 or kill == "plugin"), \
             f"the gateway (pid 1) reached kill point {kill}: {held}\n{logs()}"
         if kill == "start":
@@ -343,28 +336,22 @@ def logs():
     return "\n".join(out)
 
 
+def print_recovery(mode, restart, kill, ready_s, first_s, extra=""):
+    """The cell's line, as bench/recovery.sh reads it."""
+    print(f"\nRECOVERY mode={mode} restart={restart} kill={kill} ready_s={ready_s if ready_s is not None else 'never'}"
+          f" first_start_s={first_s} version={VERSION}{extra}")
+
+
 @pytest.mark.parametrize("mode,restart,kill", ALL_CELLS if FULL else CI_CELLS)
 def test_the_real_gateway_recovers_from_a_kill(images, gateway_image, tmp_path, mode, restart, kill):
     first_s, ready_s, held = recovery(mode, restart, kill, tmp_path)
     extra = f" plugin_lease_after={held['lease_after']}" if "lease_after" in held else ""
-    print(f"\nRECOVERY mode={mode} restart={restart} kill={kill} ready_s={ready_s if ready_s is not None else 'never'}"
-          f" first_start_s={first_s} version={VERSION}{extra}")
+    print_recovery(mode, restart, kill, ready_s, first_s, extra)
     if mode in ("wrap", "watch", "helm-wrap") or (mode == "init" and restart != "in-place"):
         # The sweep runs before this start: ready and refreshing within the
         # gateway's own start plus one sweep (the runtime's restart and
         # podman's play come on top; a minute covers them here).
         assert ready_s is not None and ready_s <= first_s + 60, (first_s, ready_s, held)
-
-
-def held_in_gateway(point, bound=60):
-    """What the gateway says it holds at `point`, read in its container."""
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        r = in_gateway("cat", f"/tmp/kill-point-{point}.held")
-        if r.returncode == 0 and r.stdout.endswith("\n"):
-            return json.loads(r.stdout)
-        time.sleep(0.2)
-    return None
 
 
 @pytest.mark.parametrize("restart", ["in-place", "new-container"])
@@ -391,7 +378,7 @@ def test_the_real_gateway_under_compose_recovers_from_a_kill(images, gateway_ima
         first_s = wait_recovered(started, None, 180)
         assert first_s is not None, f"the real gateway never got ready:\n{logs()}"
         in_gateway("touch", "/tmp/kill-point-oauth")
-        held = held_in_gateway("oauth")
+        held = held_in_gateway("oauth", 60)
         assert held and held["ok"] and held["pid"] != 1, f"the gateway, the init's child, took its OAuth lock: {held}"
         # The gateway itself, as the OOM killer picks it: the init's child.
         init = gateway_pid()
@@ -401,8 +388,7 @@ def test_the_real_gateway_under_compose_recovers_from_a_kill(images, gateway_ima
         if restart == "new-container":
             run(compose, *files, "up", "-d", "--force-recreate", "--no-deps", "openclaw-gateway", env=env, timeout=300)
         ready_s = wait_recovered(killed, held["target"], DEFAULT_BOUND_S)
-        print(f"\nRECOVERY mode=compose-wrap restart={restart} kill=oauth ready_s="
-              f"{ready_s if ready_s is not None else 'never'} first_start_s={first_s} version={VERSION}")
+        print_recovery("compose-wrap", restart, "oauth", ready_s, first_s)
         assert ready_s is not None and ready_s <= first_s + 60, (first_s, ready_s, held)
     finally:
         run(compose, *files, "down", "-v", env=env, check=False, timeout=300)

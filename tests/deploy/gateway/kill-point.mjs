@@ -22,10 +22,11 @@
 // NODE_OPTIONS reaches every node of the container, the test's `podman exec`
 // probes too: only the gateway (`node <OpenClaw's entry> gateway ...`)
 // reaches a point.
-const isGateway = process.argv[2] === "gateway";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { freezeOrDie, loadDistFunction, loadFileLock, SHORT_BUDGET } from "/opt/tests/lockapi.mjs";
+
+const isGateway = process.argv[2] === "gateway";
 
 const install = "/opt/openclaw";
 const trigger = (point) => `/tmp/kill-point-${point}`;
