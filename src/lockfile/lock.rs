@@ -236,9 +236,10 @@ pub enum NotALock {
 
 pub fn parse(bytes: &[u8]) -> Result<Lock, NotALock> {
     // serde_json accepts surrounding whitespace, which covers the ownership
-    // token tail; like JSON.parse it keeps the last of duplicate keys.
-    let value: serde_json::Value = match serde_json::from_slice(bytes) {
-        Ok(value) => value,
+    // token tail.
+    let fields = match serde_json::from_slice(bytes) {
+        Ok(Top::Object(fields)) => fields,
+        Ok(Top::Other) => return Err(NotALock::NotAnObject),
         // A prefix of what OpenClaw writes: nothing, or `{` and then the
         // input ends (not a syntax error) before the object closes.
         Err(e)
@@ -249,21 +250,134 @@ pub fn parse(bytes: &[u8]) -> Result<Lock, NotALock> {
         Err(_) if bytes.is_empty() => return Err(NotALock::Torn),
         Err(e) => return Err(NotALock::NotJson(e.to_string())),
     };
-    let object = value.as_object().ok_or(NotALock::NotAnObject)?;
-    let pid = object.get("pid").ok_or(NotALock::NoPid)?;
-    let pid = positive_integer(pid).ok_or(NotALock::BadPid)?;
-    let created_at = object
-        .get("createdAt")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let pid = fields.pid.ok_or(NotALock::NoPid)?;
+    let pid = positive_integer(&pid).ok_or(NotALock::BadPid)?;
+    let created_at = match fields.created_at {
+        Some(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    };
     let created_at_time = created_at.as_deref().and_then(parse_timestamp);
-    let starttime = object.get("starttime").and_then(serde_json::Value::as_u64);
+    let starttime = fields
+        .starttime
+        .as_ref()
+        .and_then(serde_json::Value::as_u64);
     Ok(Lock {
         pid,
         created_at,
         created_at_time,
         starttime,
     })
+}
+
+/// A lock file's JSON as `parse` needs it: the three fields OpenClaw's
+/// stale rules read, each the last one's value (JSON.parse keeps the last of
+/// duplicate keys), or that it is not an object. Read straight from the
+/// bytes: a whole `serde_json::Value` (a map, its keys as strings) was a
+/// fifth of a sweep's user-space instructions at 10k locks. Every other
+/// value is still read whole, as a `Value`, so that what is not valid JSON
+/// (a string that is not UTF-8, say) is refused exactly as before.
+enum Top {
+    Object(Fields),
+    Other,
+}
+
+#[derive(Default)]
+struct Fields {
+    pid: Option<serde_json::Value>,
+    created_at: Option<serde_json::Value>,
+    starttime: Option<serde_json::Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for Top {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Top, D::Error> {
+        d.deserialize_any(TopVisitor)
+    }
+}
+
+struct TopVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TopVisitor {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let value = map.next_value::<serde_json::Value>()?;
+            match key {
+                Key::Pid => fields.pid = Some(value),
+                Key::CreatedAt => fields.created_at = Some(value),
+                Key::Starttime => fields.starttime = Some(value),
+                Key::Other => {}
+            }
+        }
+        Ok(Top::Object(fields))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
+        while seq.next_element::<serde_json::Value>()?.is_some() {}
+        Ok(Top::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Top, E> {
+        Ok(Top::Other)
+    }
+}
+
+enum Key {
+    Pid,
+    CreatedAt,
+    Starttime,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl serde::de::Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    // The key with its escapes undone, as a `Value` map's key is.
+    fn visit_str<E>(self, key: &str) -> Result<Key, E> {
+        Ok(match key {
+            "pid" => Key::Pid,
+            "createdAt" => Key::CreatedAt,
+            "starttime" => Key::Starttime,
+            _ => Key::Other,
+        })
+    }
 }
 
 /// JavaScript's `Number.isInteger(pid) && pid > 0`: `1` and `1.0` are both
@@ -509,6 +623,127 @@ mod tests {
             parse_timestamp("1969-12-31T23:59:59Z"),
             UNIX_EPOCH.checked_sub(Duration::from_secs(1))
         );
+    }
+
+    /// `parse` as it was before it read the fields straight from the bytes:
+    /// the whole JSON read as a `serde_json::Value`. The two must agree on
+    /// every input, errors and their messages included.
+    fn parse_whole_value(bytes: &[u8]) -> Result<Lock, NotALock> {
+        let value: serde_json::Value = match serde_json::from_slice(bytes) {
+            Ok(value) => value,
+            Err(e)
+                if e.classify() == serde_json::error::Category::Eof
+                    && bytes.first() == Some(&b'{') =>
+            {
+                return Err(NotALock::Torn);
+            }
+            Err(_) if bytes.is_empty() => return Err(NotALock::Torn),
+            Err(e) => return Err(NotALock::NotJson(e.to_string())),
+        };
+        let object = value.as_object().ok_or(NotALock::NotAnObject)?;
+        let pid = object.get("pid").ok_or(NotALock::NoPid)?;
+        let pid = positive_integer(pid).ok_or(NotALock::BadPid)?;
+        let created_at = object
+            .get("createdAt")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let created_at_time = created_at.as_deref().and_then(parse_timestamp);
+        let starttime = object.get("starttime").and_then(serde_json::Value::as_u64);
+        Ok(Lock {
+            pid,
+            created_at,
+            created_at_time,
+            starttime,
+        })
+    }
+
+    /// Pieces of JSON, valid and not, for texts near a lock's shape.
+    fn json_piece() -> impl Strategy<Value = &'static [u8]> {
+        prop::sample::select(vec![
+            &b"\"pid\""[..],
+            b"\"createdAt\"",
+            b"\"starttime\"",
+            b"\"p\\u0069d\"",
+            b"\"x\"",
+            b"1",
+            b"1.0",
+            b"0",
+            b"-1",
+            b"7e0",
+            b"9007199254740992",
+            b"18446744073709551616",
+            b"null",
+            b"true",
+            b"\"2026-01-01T00:00:00.000Z\"",
+            b"\"2026-13-01\"",
+            b"\"\\u00ff\"",
+            b"\"\xff\"",
+            b"[1, {\"pid\": 1}]",
+            b"{\"pid\": 1}",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b":",
+            b",",
+            b" ",
+            b"\n",
+            b"\t",
+            b"\"",
+            b"x",
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn parse_agrees_with_reading_the_whole_value(
+            pieces in proptest::collection::vec(json_piece(), 0..24),
+            object in proptest::collection::vec((json_piece(), json_piece()), 0..6),
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let members: Vec<Vec<u8>> = object.iter().map(|(k, v)| [*k, b": ", v].concat()).collect();
+            let texts = [
+                pieces.concat(),
+                [&b"{"[..], &members.join(&b", "[..]), b"}"].concat(),
+                [&b"{\n  "[..], &members.join(&b",\n  "[..]), b"\n}\n\t \t\n"].concat(),
+                bytes,
+            ];
+            for text in texts {
+                prop_assert_eq!(parse(&text), parse_whole_value(&text), "{:?}", String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
+    /// Texts the generated ones rarely reach: cut short with whitespace
+    /// after, every kind of top-level value, keys escaped or repeated.
+    #[test]
+    fn parse_agrees_with_reading_the_whole_value_on_edge_texts() {
+        let texts: [&[u8]; 16] = [
+            b"[1, 2\n  ",
+            b"\"abc\n",
+            b"{\"pid\": 1,\n\t ",
+            b"   \n\t",
+            b"\"pid\"",
+            b"null",
+            b"[{\"pid\": 1}]",
+            b"[1, \"\xff\"]",
+            b"{\"p\\u0069d\": 1}",
+            b"{\"pid\": 1, \"pid\": null}",
+            b"{\"pid\": 1, \"createdAt\": \"x\", \"createdAt\": 2}",
+            b"{\"starttime\": -1, \"pid\": 1}",
+            b"{\"starttime\": 18446744073709551615, \"pid\": 1}",
+            b"{\"pid\": 1, \"x\": {\"y\": [\"\xff\"]}}",
+            b"{\"pid\": 1}\n\t\t \t",
+            b"{\"\xff\": 1, \"pid\": 1}",
+        ];
+        for text in texts {
+            assert_eq!(
+                parse(text),
+                parse_whole_value(text),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
     }
 
     proptest! {
