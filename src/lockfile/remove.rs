@@ -40,6 +40,7 @@ use rustix::fs::{AtFlags, RenameFlags, Stat};
 use rustix::io::Errno;
 
 use crate::lockfile::lock::MAX_LOCK_BYTES;
+use crate::operator::log::decimal;
 
 /// Private names start with this; the walk never takes them for locks, and
 /// reports any it finds (in every directory it lists) as left over. They are
@@ -327,20 +328,6 @@ impl Drop for Closer {
     }
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
 /// Renames `name` to a fresh private name; `None` if `name` is gone.
 fn move_aside(dir: BorrowedFd, name: &CStr) -> Result<Option<CString>, Errno> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -352,9 +339,9 @@ fn move_aside(dir: BorrowedFd, name: &CStr) -> Result<Option<CString>, Errno> {
         // two thirds of a removal's user-space instructions.
         let mut temp = Vec::with_capacity(TEMP_PREFIX.len() + 44 + name.to_bytes().len());
         temp.extend_from_slice(TEMP_PREFIX.as_bytes());
-        push_decimal(&mut temp, pid.unsigned_abs().into());
+        temp.extend_from_slice(decimal(pid.unsigned_abs().into(), &mut [0; 20]).as_bytes());
         temp.push(b'-');
-        push_decimal(&mut temp, n);
+        temp.extend_from_slice(decimal(n, &mut [0; 20]).as_bytes());
         temp.push(b'~');
         // The lock's own name, when it fits NAME_MAX, for a later sweep to
         // put it back should this one be cut off.
@@ -427,9 +414,7 @@ mod tests {
     #[test]
     fn a_private_name_carries_the_numbers_in_decimal() {
         for n in [0, 7, 10, 42, 1_000_003, u64::MAX] {
-            let mut out = b"x".to_vec();
-            push_decimal(&mut out, n);
-            assert_eq!(out, format!("x{n}").into_bytes());
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
         }
     }
 
