@@ -280,23 +280,42 @@ impl Drop for Shield {
 /// file frees its blocks, and on a file system mounted with online discard
 /// (ext4 `-o discard`) that waits for the device to discard them: about
 /// 60 µs a file on the benchmark's VM, as long as judging the next lock
-/// takes. Past the first few removals the descriptors go to one thread that
-/// closes them while the sweep goes on (bench/README.md has the figures);
-/// dropping the `Closer` waits for it, so a sweep ends with every removed
-/// lock's space freed.
+/// takes. The first few closes are made on the sweep's own thread, and the
+/// kernel says whether each one waited (the thread's voluntary context
+/// switches). Where most did, the descriptors after them go to one thread
+/// that closes them while the sweep goes on; where closes do not wait (a
+/// tmpfs, a mount without discard: 4 µs), handing each to a thread would
+/// cost more than the close, and they stay on the sweep's thread
+/// (bench/README.md has the figures). Dropping the `Closer` waits for its
+/// thread, so a sweep ends with every removed lock's space freed.
 #[derive(Default)]
 pub struct Closer {
     closed_here: usize,
+    /// How many of the `closed_here` closes waited.
+    waited: usize,
     worker: Option<(mpsc::Sender<OwnedFd>, thread::JoinHandle<()>)>,
 }
 
 impl Closer {
-    /// Closed on the sweep's own thread: fewer removals than this cost less
-    /// than starting a thread does (a small state dir has a handful).
+    /// Closes judged on the sweep's own thread: fewer removals than this cost
+    /// less than starting a thread does (a small state dir has a handful).
     const CLOSED_HERE: usize = 16;
 
     fn close(&mut self, fd: OwnedFd) {
-        if self.worker.is_none() && self.closed_here == Self::CLOSED_HERE {
+        if let Some((tx, _)) = &self.worker {
+            // A send fails only if the thread is gone, and then hands the
+            // descriptor back, to be closed here.
+            drop(tx.send(fd));
+            return;
+        }
+        if self.closed_here == Self::CLOSED_HERE {
+            return drop(fd);
+        }
+        let before = voluntary_switches();
+        drop(fd);
+        self.waited += usize::from(voluntary_switches() > before);
+        self.closed_here += 1;
+        if self.closed_here == Self::CLOSED_HERE && self.waited * 2 >= Self::CLOSED_HERE {
             // A thread that cannot start (a pids limit) leaves the closes
             // here, as before the limit was reached.
             let (tx, rx) = mpsc::channel::<OwnedFd>();
@@ -307,16 +326,18 @@ impl Closer {
                 .ok()
                 .map(|handle| (tx, handle));
         }
-        match &self.worker {
-            // A send fails only if the thread is gone, and then hands the
-            // descriptor back, to be closed here.
-            Some((tx, _)) => drop(tx.send(fd)),
-            None => {
-                self.closed_here += 1;
-                drop(fd);
-            }
-        }
     }
+}
+
+/// How many times the calling thread has given up the CPU to wait: a
+/// system call that blocked counts one.
+fn voluntary_switches() -> libc::c_long {
+    let mut usage = MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_THREAD is
+    // Linux's, for the calling thread alone. On failure it stays zeroed.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    // SAFETY: zeroed is a valid rusage.
+    unsafe { usage.assume_init() }.ru_nvcsw
 }
 
 impl Drop for Closer {
@@ -418,25 +439,58 @@ mod tests {
         }
     }
 
-    /// Whatever the count, every descriptor handed over is closed once the
-    /// `Closer` is dropped: one end of a socket pair, closed, lets a read of
-    /// the other end see EOF at once.
-    #[test]
-    fn every_descriptor_is_closed_when_the_closer_is_dropped() {
+    /// One end of a socket pair handed to the closer `n` times; the other
+    /// ends, whose reads see EOF once their peer is closed.
+    fn hand_over(closer: &mut Closer, n: usize) -> Vec<std::os::unix::net::UnixStream> {
+        (0..n)
+            .map(|_| {
+                let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+                closer.close(OwnedFd::from(writer));
+                reader.set_nonblocking(true).unwrap();
+                reader
+            })
+            .collect()
+    }
+
+    fn all_closed(readers: Vec<std::os::unix::net::UnixStream>) {
         use std::io::Read;
-        use std::os::unix::net::UnixStream;
-        let mut readers = Vec::new();
-        let mut closer = Closer::default();
-        for _ in 0..Closer::CLOSED_HERE * 3 {
-            let (reader, writer) = UnixStream::pair().unwrap();
-            closer.close(OwnedFd::from(writer));
-            reader.set_nonblocking(true).unwrap();
-            readers.push(reader);
-        }
-        assert!(closer.worker.is_some(), "the thread should have started");
-        drop(closer);
         for mut reader in readers {
             assert_eq!(reader.read(&mut [0u8; 1]).unwrap(), 0);
         }
+    }
+
+    /// Closing a socket never waits: no thread, every descriptor closed.
+    #[test]
+    fn closes_that_do_not_wait_stay_on_the_sweeps_thread() {
+        let mut closer = Closer::default();
+        let readers = hand_over(&mut closer, Closer::CLOSED_HERE * 3);
+        assert_eq!(closer.waited, 0);
+        assert!(
+            closer.worker.is_none(),
+            "no close waited, yet a thread started"
+        );
+        all_closed(readers);
+    }
+
+    /// Closes that waited (counted as if they had), then many more: the
+    /// thread starts, and every descriptor handed over is closed once the
+    /// `Closer` is dropped.
+    #[test]
+    fn closes_that_wait_go_to_a_thread_and_all_are_closed_on_drop() {
+        let mut closer = Closer::default();
+        closer.waited = Closer::CLOSED_HERE;
+        let readers = hand_over(&mut closer, Closer::CLOSED_HERE * 3);
+        assert!(closer.worker.is_some(), "the thread should have started");
+        drop(closer);
+        all_closed(readers);
+    }
+
+    /// A close that blocks is counted: a thread's voluntary switches go up
+    /// when it sleeps.
+    #[test]
+    fn a_wait_shows_in_the_voluntary_switches() {
+        let before = voluntary_switches();
+        thread::sleep(std::time::Duration::from_millis(1));
+        assert!(voluntary_switches() > before);
     }
 }
