@@ -298,8 +298,9 @@ pub struct Closer {
 }
 
 impl Closer {
-    /// Closes judged on the sweep's own thread: fewer removals than this cost
-    /// less than starting a thread does (a small state dir has a handful).
+    /// Closes made on the sweep's own thread, whatever the file system:
+    /// fewer removals than this cost less than starting a thread does (a
+    /// small state dir has a handful).
     const CLOSED_HERE: usize = 16;
 
     fn close(&mut self, fd: OwnedFd) {
