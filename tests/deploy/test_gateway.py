@@ -162,12 +162,17 @@ def pod_yaml(manifests, pod, hostname, tools, tmp_path):
     return path, claim
 
 
+# A gateway container's name: POD-gateway in a pod, PROJECT-openclaw-gateway-1
+# under compose v2.
+GATEWAY_CONTAINER = re.compile(r"-gateway(-1)?$")
+
+
 def gateway_name():
     """The gateway container of the one pod or compose project playing
     (podman names it POD-gateway, the pod's name differing between podman
     releases; compose v2 PROJECT-openclaw-gateway-1)."""
     names = run("podman", "ps", "--format", "{{.Names}}").stdout.split()
-    found = [n for n in names if re.search(r"-gateway(-1)?$", n)]
+    found = [n for n in names if GATEWAY_CONTAINER.search(n)]
     return found[0] if len(found) == 1 else None
 
 
@@ -328,7 +333,7 @@ def recovery(mode, restart, kill, tmp_path):
 
 def logs():
     names = run("podman", "ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
-    gateways = [line.split()[0] for line in names.splitlines() if re.search(r"-gateway(-1)?$", line.split()[0])]
+    gateways = [line.split()[0] for line in names.splitlines() if GATEWAY_CONTAINER.search(line.split()[0])]
     out = [names]
     for name in gateways:
         r = run("podman", "logs", "--tail", "40", name, check=False)
